@@ -1,0 +1,46 @@
+"""Tiny environments with known answers, registered on import (use ids such as
+'tests.fake_envs:ConstantRewardTruncated-v0' so gymnasium imports this module)."""
+
+import gymnasium as gym
+import numpy as np
+
+
+class ConstantRewardEnv(gym.Env):
+    """Reward 1 at every step, a constant observation, two actions that do nothing. After
+    `horizon` steps the episode ends: by truncation (time limit, the task goes on) or by
+    termination. The true value of the observation is 1 / (1 - gamma) when the end is a
+    truncation, and a horizon-averaged (1 - gamma^k) / (1 - gamma) when it is a termination."""
+
+    def __init__(self, horizon=10, terminate=False):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.horizon, self.terminate, self.t = horizon, terminate, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        end = self.t >= self.horizon
+        return np.zeros(1, np.float32), 1.0, end and self.terminate, end and not self.terminate, {}
+
+
+class MultiDiscreteActionEnv(gym.Env):
+    """An action space none of the scripts supports."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, True, False, {}
+
+
+gym.register("ConstantRewardTruncated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": False})
+gym.register("ConstantRewardTerminated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": True})
+gym.register("MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)

@@ -1,0 +1,149 @@
+"""End-to-end tests through each script's command line: tiny runs that write TensorBoard
+events, save/evaluate round trips, video capture, determinism, truncation handling, and the
+one-line errors on bad input. A new script adds itself to TINY."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.common import read_scalars
+from tests.scripts import load, run_cli
+
+# Per script: arguments that make a run tiny (one small batch, few updates).
+TINY = {
+    "ppo_clip": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
+}
+SCRIPTS = list(TINY)
+LOSS_TAGS = ["losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl"]
+
+
+def the_run_dir(cwd):
+    runs = sorted(os.listdir(cwd / "runs"))
+    assert len(runs) == 1, runs
+    return cwd / "runs" / runs[0]
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_lists_documented_arguments(script, tmp_path):
+    proc = ok(run_cli(script, "--help", cwd=tmp_path))
+    for flag in ["--env-id", "--seed", "--total-timesteps", "--save-model", "--capture-video", "--eval-checkpoint"]:
+        assert flag in proc.stdout
+    assert not os.listdir(tmp_path), "--help must not write anything"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "InvertedPendulum-v5"])
+def test_tiny_run_writes_tensorboard_and_progress(script, env_id, tmp_path):
+    proc = ok(run_cli(script, "--env-id", env_id, "--total-timesteps", 1024, *TINY[script], cwd=tmp_path))
+    run_dir = the_run_dir(tmp_path)
+    assert run_dir.name.startswith(f"{env_id}__{script}__1__")
+    returns = read_scalars(str(run_dir), "charts/episodic_return")
+    assert len(returns) > 0 and all(0 < step <= 1024 for step, _ in returns)
+    for tag in ["charts/SPS", "charts/learning_rate", "charts/episodic_length", *LOSS_TAGS]:
+        assert read_scalars(str(run_dir), tag), f"{tag} not logged"
+    assert "step" in proc.stdout and "SPS" in proc.stdout
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_save_then_evaluate_round_trip(script, tmp_path):
+    args = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 1024, *TINY[script]]
+    ok(run_cli(script, *args, "--save-model", "--eval-episodes", 3, cwd=tmp_path))
+    run_dir = the_run_dir(tmp_path)
+    model = run_dir / "model.pt"
+    ckpt = torch.load(model, weights_only=True)
+    assert ckpt["args"]["env_id"] == "InvertedPendulum-v5" and ckpt["obs_rms"] is not None
+    in_training = [v for _, v in read_scalars(str(run_dir), "eval/episodic_return")]
+    assert len(in_training) == 3
+    # Standalone evaluation with the seed the in-training evaluation used gives the same returns.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    proc = ok(run_cli(script, "--env-id", "InvertedPendulum-v5", "--eval-checkpoint", model, "--eval-episodes", 3, "--seed", 100_001, cwd=alone))
+    assert "eval: mean return" in proc.stdout
+    standalone = [v for _, v in read_scalars(str(the_run_dir(alone)), "eval/episodic_return")]
+    assert standalone == in_training
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_capture_video_writes_mp4_headless(script, tmp_path):
+    ok(run_cli(script, "--env-id", "InvertedPendulum-v5", "--total-timesteps", 256, "--num-envs", 1, "--num-steps", 256, "--num-minibatches", 1, "--update-epochs", 1, "--capture-video", cwd=tmp_path))
+    videos = list((tmp_path / "videos").rglob("*.mp4"))
+    assert videos and all(v.stat().st_size > 0 for v in videos)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "HalfCheetah-v5"])
+def test_same_seed_gives_bit_identical_curve(script, env_id, tmp_path):
+    budget = 1024 if env_id == "CartPole-v1" else 2048  # HalfCheetah episodes last 1000 steps
+    curves = []
+    for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
+        (tmp_path / name).mkdir()
+        ok(run_cli(script, "--env-id", env_id, "--seed", seed, "--total-timesteps", budget, *TINY[script], cwd=tmp_path / name))
+        run_dir = str(the_run_dir(tmp_path / name))
+        curves.append([read_scalars(run_dir, tag) for tag in ["charts/episodic_return", "losses/value_loss", "losses/policy_loss"]])
+    assert len(curves[0][0]) >= 2
+    assert curves[0] == curves[1], "same seed, different curves"
+    assert curves[0] != curves[2], "a different seed must give a different curve"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("ending,low,high", [("Truncated", 9.0, 11.0), ("Terminated", 3.0, 5.5)])
+def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, ending, low, high, tmp_path):
+    # Reward 1 per step, constant observation, episodes of 10 steps, gamma 0.9. If the time
+    # limit is bootstrapped, V(s) -> 1 / (1 - gamma) = 10; if the episode really terminates,
+    # V(s) -> mean over the 10 steps of (1 - 0.9^k) / 0.1 = 4.14. Treating truncation as
+    # termination (the CleanRL bug) would give 4.14 in both cases.
+    env_id = f"tests.fake_envs:ConstantReward{ending}-v0"
+    args = ["--env-id", env_id, "--total-timesteps", 8192, "--gamma", 0.9, "--learning-rate", 3e-3, "--save-model", "--eval-episodes", 1]
+    ok(run_cli(script, *args, *TINY[script], cwd=tmp_path))
+    agent, _, _ = load(script).load_checkpoint(str(the_run_dir(tmp_path) / "model.pt"), env_id)
+    with torch.no_grad():
+        value = agent.get_value(torch.zeros(1, 1)).item()
+    assert low <= value <= high, value
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+BAD_INPUTS = {
+    "unknown_env": (["--env-id", "NoSuchEnv-v0"], "--env-id"),
+    "unsupported_action_space": (["--env-id", "tests.fake_envs:MultiDiscreteAction-v0"], "action space"),
+    "minibatches_do_not_divide_batch": (["--num-minibatches", "30"], "--num-minibatches"),
+    "missing_checkpoint": (["--eval-checkpoint", "missing/model.pt"], "not found"),
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_a_one_line_error_before_anything_is_written(script, case, tmp_path):
+    args, hint = BAD_INPUTS[case]
+    proc = run_cli(script, *args, cwd=tmp_path)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and hint in lines[0], proc.stderr
+    assert not os.listdir(tmp_path), "nothing may be written on bad input"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_mismatched_or_corrupt_checkpoint_is_a_one_line_error_and_left_intact(script, tmp_path):
+    ok(run_cli(script, "--env-id", "CartPole-v1", "--total-timesteps", 256, "--num-envs", 1, "--num-steps", 256, "--num-minibatches", 1, "--update-epochs", 1, "--save-model", "--eval-episodes", 1, cwd=tmp_path))
+    model = the_run_dir(tmp_path) / "model.pt"
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    before = {p: sha(p) for p in (model, corrupt)}
+    listing = sorted(str(p) for p in tmp_path.rglob("*"))
+    for path, hint in [(model, "--env-id CartPole-v1"), (corrupt, "not a")]:
+        proc = run_cli(script, "--env-id", "InvertedPendulum-v5", "--eval-checkpoint", path, cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: ") and hint in lines[0], proc.stderr
+    assert {p: sha(p) for p in (model, corrupt)} == before
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == listing, "a failed evaluation must write nothing"

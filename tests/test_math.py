@@ -1,0 +1,235 @@
+"""Unit tests of the math each script writes out, against brute-force or closed-form
+references. Scripts duplicate these functions on purpose, so every copy is tested: a test
+runs for each script that defines the function."""
+
+import numpy as np
+import pytest
+import torch
+
+from tests.scripts import load
+
+SCRIPTS = ["ppo_clip"]
+MODULES = {name: load(name) for name in SCRIPTS}
+
+
+def having(function):
+    return [pytest.param(MODULES[s], id=s) for s in SCRIPTS if hasattr(MODULES[s], function)]
+
+
+# ---------------------------------------------------------------- GAE(gamma, lambda)
+
+# One rollout of T=8 steps in N=2 environments. Environment 0: an episode truncated by the
+# time limit at t=2, then one terminated at t=5, then one still running at t=7.
+# Environment 1: one episode that runs through the whole rollout.
+T, N = 8, 2
+RNG = np.random.default_rng(0)
+REWARDS = RNG.normal(size=(T, N))
+VALUES = RNG.normal(size=(T, N))
+LAST_VALUE = RNG.normal(size=N)  # V(s_T), the observation after the rollout
+FINAL_VALUE = 7.0  # V(final obs) of the truncated episode of env 0
+TERMINATED = np.zeros((T, N))
+TRUNCATED = np.zeros((T, N))
+TRUNCATED[2, 0] = 1.0
+TERMINATED[5, 0] = 1.0
+DONES = np.maximum(TERMINATED, TRUNCATED)
+NEXT_VALUES = np.concatenate([VALUES[1:], LAST_VALUE[None]])
+NEXT_VALUES[2, 0] = FINAL_VALUE
+
+
+def brute_force_gae(gamma, lam):
+    """A_t = sum_{l>=0} (gamma lambda)^l delta_{t+l}, summed explicitly up to the end of the
+    episode or of the rollout, with delta_k = r_k + gamma V(s_{k+1}) - V(s_k); V(s_{k+1}) is
+    V(final obs) at the truncation, 0 at the termination, V(s_T) after the last step."""
+    adv = np.zeros((T, N))
+    for n in range(N):
+        for t in range(T):
+            total, k = 0.0, t
+            while k < T:
+                if TERMINATED[k, n]:
+                    v_next = 0.0
+                elif TRUNCATED[k, n]:
+                    v_next = FINAL_VALUE
+                elif k == T - 1:
+                    v_next = LAST_VALUE[n]
+                else:
+                    v_next = VALUES[k + 1, n]
+                total += (gamma * lam) ** (k - t) * (REWARDS[k, n] + gamma * v_next - VALUES[k, n])
+                if DONES[k, n]:
+                    break
+                k += 1
+            adv[t, n] = total
+    return adv
+
+
+@pytest.mark.parametrize("module", having("compute_gae"))
+@pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.0), (0.5, 1.0)])
+def test_gae_matches_brute_force_sum_over_episodes(module, gamma, lam):
+    adv, ret = module.compute_gae(REWARDS, VALUES, NEXT_VALUES, TERMINATED, DONES, gamma, lam)
+    np.testing.assert_allclose(adv, brute_force_gae(gamma, lam), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ret, adv + VALUES, rtol=1e-12)
+
+
+@pytest.mark.parametrize("module", having("compute_gae"))
+def test_gae_lambda_one_is_discounted_return_with_bootstrap(module):
+    # Closed form for lambda = 1: R_t = sum_k gamma^k r_{t+k} + gamma^n V_boot, where V_boot is
+    # V(final obs) after the truncation, 0 after the termination, V(s_T) at the rollout's end.
+    gamma = 0.9
+    _, ret = module.compute_gae(REWARDS, VALUES, NEXT_VALUES, TERMINATED, DONES, gamma, 1.0)
+    r = REWARDS[:, 0]
+    assert ret[0, 0] == pytest.approx(r[0] + gamma * r[1] + gamma**2 * r[2] + gamma**3 * FINAL_VALUE)
+    assert ret[3, 0] == pytest.approx(r[3] + gamma * r[4] + gamma**2 * r[5])  # terminated: no bootstrap
+    assert ret[6, 0] == pytest.approx(r[6] + gamma * r[7] + gamma**2 * LAST_VALUE[0])
+    expected = sum(gamma**k * REWARDS[k, 1] for k in range(T)) + gamma**T * LAST_VALUE[1]
+    assert ret[0, 1] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("module", having("compute_gae"))
+def test_gae_truncation_bootstraps_and_termination_does_not(module):
+    adv, _ = module.compute_gae(REWARDS, VALUES, NEXT_VALUES, TERMINATED, DONES, 0.99, 0.95)
+    assert adv[2, 0] == pytest.approx(REWARDS[2, 0] + 0.99 * FINAL_VALUE - VALUES[2, 0])
+    assert adv[5, 0] == pytest.approx(REWARDS[5, 0] - VALUES[5, 0])
+
+
+# ---------------------------------------------------------------- PPO-Clip surrogate
+
+
+@pytest.mark.parametrize("module", having("clipped_surrogate_loss"))
+def test_clipped_surrogate_values_and_gradients(module):
+    # eps = 0.2. Per sample: r, A, min(r A, clip(r) A), d/dr of that min
+    cases = [
+        (1.0, 2.0, 2.0, 2.0),  # inside the range: the plain surrogate
+        (1.5, 1.0, 1.2, 0.0),  # A > 0, r above 1 + eps: clipped, no gradient pushes r higher
+        (0.5, -1.0, -0.8, 0.0),  # A < 0, r below 1 - eps: clipped, no gradient pushes r lower
+        (0.5, 1.0, 0.5, 1.0),  # A > 0, r below the range: the unclipped term is smaller, gradient stays
+        (1.5, -1.0, -1.5, -1.0),  # A < 0, r above the range: unclipped is smaller (pessimistic), gradient stays
+        (1.1, -3.0, -3.3, -3.0),
+    ]
+    ratio = torch.tensor([c[0] for c in cases], dtype=torch.float64, requires_grad=True)
+    adv = torch.tensor([c[1] for c in cases], dtype=torch.float64)
+    loss = module.clipped_surrogate_loss(ratio, adv, 0.2)
+    expected_objective = np.mean([c[2] for c in cases])
+    assert loss.item() == pytest.approx(-expected_objective)
+    loss.backward()
+    np.testing.assert_allclose(ratio.grad.numpy(), [-c[3] / len(cases) for c in cases], atol=1e-12)
+
+
+@pytest.mark.parametrize("module", having("value_loss"))
+def test_value_loss_plain_and_clipped(module):
+    v = torch.tensor([1.0, 3.0, -2.0], dtype=torch.float64)
+    ret = torch.tensor([2.0, 1.0, -2.0], dtype=torch.float64)
+    old = torch.tensor([1.5, 1.5, -1.0], dtype=torch.float64)
+    assert module.value_loss(v, ret).item() == pytest.approx(0.5 * (1 + 4 + 0) / 3)
+    # clipped V: old + clip(v - old, -0.2, 0.2) = [1.3, 1.7, -1.2]; losses max((v-R)^2, (Vc-R)^2)
+    expected = 0.5 * (max(1.0, 0.49) + max(4.0, 0.49) + max(0.0, 0.64)) / 3
+    assert module.value_loss(v, ret, old, 0.2).item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("module", having("normalize_advantages"))
+def test_normalize_advantages(module):
+    a = torch.tensor([1.0, 2.0, 3.0, 10.0], dtype=torch.float64)
+    out = module.normalize_advantages(a)
+    assert out.mean().item() == pytest.approx(0.0, abs=1e-12)
+    assert out.std().item() == pytest.approx(1.0, rel=1e-6)
+    np.testing.assert_allclose(out.numpy(), ((a - a.mean()) / a.std()).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("module", having("approx_kl"))
+def test_approx_kl_is_exact_kl_in_expectation(module):
+    # E_{a~p_old}[(r - 1) - log r] = sum_a p_new(a) - 1 + KL(p_old || p_new) = KL(p_old || p_new).
+    # A sample list in exact proportion to p_old = (1/2, 1/4, 1/4) makes the mean the expectation.
+    p_old = np.array([0.5, 0.25, 0.25])
+    p_new = np.array([0.2, 0.5, 0.3])
+    samples = [0, 0, 1, 2]
+    logratio = torch.tensor([np.log(p_new[a] / p_old[a]) for a in samples], dtype=torch.float64)
+    kl = float(np.sum(p_old * np.log(p_old / p_new)))
+    assert module.approx_kl(logratio).item() == pytest.approx(kl, rel=1e-12)
+
+
+@pytest.mark.parametrize("module", having("annealed_learning_rate"))
+def test_annealed_learning_rate(module):
+    assert module.annealed_learning_rate(3e-4, 1, 10) == pytest.approx(3e-4)
+    assert module.annealed_learning_rate(3e-4, 10, 10) == pytest.approx(3e-5)
+    rates = [module.annealed_learning_rate(1.0, i, 4) for i in range(1, 5)]
+    np.testing.assert_allclose(rates, [1.0, 0.75, 0.5, 0.25])
+
+
+@pytest.mark.parametrize("module", having("explained_variance"))
+def test_explained_variance(module):
+    ret = np.array([1.0, 2.0, 3.0, 4.0])
+    assert module.explained_variance(ret, ret) == pytest.approx(1.0)
+    assert module.explained_variance(np.full(4, ret.mean()), ret) == pytest.approx(0.0)
+    assert np.isnan(module.explained_variance(ret, np.ones(4)))
+
+
+# ---------------------------------------------------------------- distributions
+
+
+@pytest.mark.parametrize("module", having("gaussian_log_prob"))
+def test_gaussian_log_prob_and_entropy_match_torch_distributions(module):
+    g = torch.Generator().manual_seed(0)
+    mean, log_std, a = torch.randn(5, 3, generator=g), torch.randn(3, generator=g), torch.randn(5, 3, generator=g)
+    ref = torch.distributions.Normal(mean, log_std.exp())
+    torch.testing.assert_close(module.gaussian_log_prob(mean, log_std.expand_as(mean), a), ref.log_prob(a).sum(-1))
+    torch.testing.assert_close(module.gaussian_entropy(log_std.expand_as(mean)), ref.entropy().sum(-1))
+
+
+@pytest.mark.parametrize("module", having("categorical_log_prob"))
+def test_categorical_log_prob_and_entropy_match_torch_distributions(module):
+    g = torch.Generator().manual_seed(0)
+    logits, a = torch.randn(6, 4, generator=g), torch.randint(0, 4, (6,), generator=g)
+    ref = torch.distributions.Categorical(logits=logits)
+    torch.testing.assert_close(module.categorical_log_prob(logits, a), ref.log_prob(a))
+    torch.testing.assert_close(module.categorical_entropy(logits), ref.entropy())
+
+
+@pytest.mark.parametrize("module", having("Agent"))
+@pytest.mark.parametrize("space", ["discrete", "box"])
+def test_agent_sampled_log_prob_matches_recomputed(module, space):
+    # The log pi(a|s) stored during the rollout must equal the one recomputed in the update
+    # (the ratio starts at exactly 1), and sampled actions must follow the policy.
+    import gymnasium as gym
+
+    torch.manual_seed(0)
+    action_space = gym.spaces.Discrete(3) if space == "discrete" else gym.spaces.Box(-1, 1, (2,))
+    agent = module.Agent(4, action_space)
+    obs = torch.randn(20000, 4)
+    with torch.no_grad():
+        action, logprob, _, _ = agent.get_action_and_value(obs)
+        _, again, _, _ = agent.get_action_and_value(obs, action)
+    torch.testing.assert_close(logprob, again)
+    if space == "box":  # sample mean and std of a - mu match the policy's
+        noise = action - agent.actor(obs)
+        assert noise.mean(0).abs().max().item() < 0.03
+        torch.testing.assert_close(noise.std(0), agent.actor_logstd.exp().detach(), atol=0.03, rtol=0)
+    else:  # empirical action frequencies of one state match pi(.|s)
+        one = obs[:1].expand(20000, 4)
+        with torch.no_grad():
+            a, _, _, _ = agent.get_action_and_value(one)
+            probs = torch.softmax(agent.actor(obs[:1]), -1)[0]
+        freq = torch.bincount(a, minlength=3).double() / len(a)
+        torch.testing.assert_close(freq, probs.double(), atol=0.02, rtol=0)
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize("module", having("RunningMeanStd"))
+def test_running_mean_std_matches_batch_statistics(module):
+    x = np.random.default_rng(1).normal(3.0, 2.0, size=(1000, 3))
+    rms = module.RunningMeanStd((3,))
+    for chunk in np.array_split(x, 37):
+        rms.update(chunk)
+    np.testing.assert_allclose(rms.mean, x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(rms.var, x.var(0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("module", having("normalize_obs"))
+def test_normalize_obs_and_scale_reward(module):
+    rms = module.RunningMeanStd((2,))
+    rms.mean, rms.var = np.array([1.0, -1.0]), np.array([4.0, 0.25])
+    out = module.normalize_obs(np.array([[3.0, 100.0]]), rms)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[1.0, 10.0]], rtol=1e-6)  # second entry clipped at 10
+    ret_rms = module.RunningMeanStd()
+    ret_rms.var = np.array(16.0)
+    np.testing.assert_allclose(module.scale_reward(np.array([2.0, -100.0]), ret_rms), [0.5, -10.0], rtol=1e-6)
