@@ -163,7 +163,9 @@ class RunningMeanStd:
         self.count = 1e-4
 
     def update(self, x):
-        batch_mean, batch_var, batch_count = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        batch_count = x.shape[0]
+        batch_mean = x.sum(axis=0) / batch_count
+        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean = self.mean + delta * batch_count / total

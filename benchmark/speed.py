@@ -1,0 +1,110 @@
+"""Speed benchmark: each script's training steps per second beside the raw environment rate.
+
+In one run on this machine, for each environment: the raw step rate of the same vector
+environment and wrappers the scripts use (random actions, no agent), then each script's own
+charts/SPS (rollout and learning, start-up excluded) over a fixed short budget, run through
+its CLI with the settings of benchmark/configs.py. One process at a time, so runs do not
+compete for cores.
+
+    python benchmark/speed.py                      # every script, HalfCheetah-v5 and CartPole-v1
+    python benchmark/speed.py --scripts ppo_clip --envs HalfCheetah-v5
+
+Prints a table and writes benchmark/results/speed.csv and speed.md (with machine and
+package versions). Adding a script: add its name to SCRIPTS.
+"""
+
+import argparse
+import csv
+import os
+import shlex
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmark.common import REPO, machine_description, read_scalars, run_script, script_command  # noqa: E402
+from benchmark.configs import script_args  # noqa: E402
+
+SCRIPTS = ["ppo_clip"]
+ENVS = ["HalfCheetah-v5", "CartPole-v1"]
+BUDGET = {"HalfCheetah-v5": 20480, "CartPole-v1": 40960}
+
+
+def num_envs_of(args):
+    return int(args[args.index("--num-envs") + 1]) if "--num-envs" in args else 1
+
+
+def raw_env_sps(env_id, num_envs, steps):
+    """Steps per second of the scripts' vector env (RecordEpisodeStatistics, SAME_STEP
+    autoreset) with random actions: the ceiling a training loop could reach."""
+    import gymnasium as gym
+    import mujoco
+
+    mujoco.set_mju_user_warning(lambda message: None)
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: gym.wrappers.RecordEpisodeStatistics(gym.make(env_id)) for _ in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+    actions = [envs.action_space.sample() for _ in range(1000)]
+    start = time.perf_counter()
+    for i in range(steps // num_envs):
+        envs.step(actions[i % 1000])
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return steps / elapsed
+
+
+def script_sps(script, env_id, budget):
+    """The script's own charts/SPS at the end of a run of `budget` steps."""
+    command = script_command(script, env_id, 1, budget, script_args(script, env_id))
+    with tempfile.TemporaryDirectory() as workdir:
+        sps = read_scalars(run_script(command, workdir), "charts/SPS")
+    return sps[-1][1], command
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scripts", nargs="+", default=SCRIPTS)
+    parser.add_argument("--envs", nargs="+", default=ENVS)
+    parser.add_argument("--repeats", type=int, default=3, help="raw env measurements; the median is reported")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not write benchmark/results/")
+    args = parser.parse_args()
+
+    rows, commands = [], []
+    for env_id in args.envs:
+        for script in args.scripts:
+            extra = script_args(script, env_id)
+            raw = float(np.median([raw_env_sps(env_id, num_envs_of(extra), 20000) for _ in range(args.repeats)]))
+            sps, command = script_sps(script, env_id, BUDGET[env_id])
+            rows.append({"script": script, "env_id": env_id, "sps": round(sps), "raw_env_sps": round(raw), "sps_over_raw": round(sps / raw, 3)})
+            commands.append(shlex.join(command))
+            print(f"{script:>12s} {env_id:>16s}  sps {sps:8.0f}  raw env {raw:8.0f}  ratio {sps / raw:.3f}", flush=True)
+
+    table = ["| script | env_id | sps | raw_env_sps | sps_over_raw |", "|---|---|---|---|---|"]
+    table += [f"| {r['script']} | {r['env_id']} | {r['sps']} | {r['raw_env_sps']} | {r['sps_over_raw']} |" for r in rows]
+    print("\n".join(table))
+    if args.no_write:
+        return
+    results = os.path.join(REPO, "benchmark", "results")
+    os.makedirs(results, exist_ok=True)
+    with open(os.path.join(results, "speed.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(results, "speed.md"), "w") as f:
+        f.write("# Training speed against the raw environment step rate\n\n")
+        f.write(f"Recorded by `{shlex.join(['python', 'benchmark/speed.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.\n\n")
+        f.write(f"Machine: {machine_description()}.\n\n")
+        f.write("sps: the script's own charts/SPS at the end of the run (rollout and learning, start-up excluded). ")
+        f.write("raw_env_sps: the same vector environment with random actions and no agent, median of ")
+        f.write(f"{args.repeats} measurements of 20000 steps, taken just before the script's run.\n\n")
+        f.write("\n".join(table) + "\n\nThe runs:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n")
+    print("written to benchmark/results/speed.csv and speed.md")
+
+
+if __name__ == "__main__":
+    main()
