@@ -18,13 +18,12 @@ with GAE(gamma, lambda) advantages
     R_t     = A_t + V(s_t)                         (the value target)
 
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
-final observation, not zero. The knobs that matter most: clip_coef (eps), the number of epochs
-K and minibatches (how far each batch pushes the policy), learning_rate and num_steps (T).
-The defaults are the PPO paper's MuJoCo settings: T=2048, K=10, minibatch 64, Adam 3e-4,
-gamma 0.99, lambda 0.95, eps 0.2, two hidden layers of 64 tanh units.
-
-Train:     python algos/ppo_clip.py --env-id HalfCheetah-v5 --save-model
-Evaluate:  python algos/ppo_clip.py --env-id HalfCheetah-v5 --eval-checkpoint runs/<run>/model.pt
+final observation, not zero. The knobs that matter most: the number of epochs K and
+minibatches (how far each batch pushes the policy), learning_rate, num_steps (T), and
+clip_coef (eps = 0.2).
+The other defaults are the PPO paper's MuJoCo settings too: T=2048, K=10, minibatch 64,
+Adam 3e-4, gamma 0.99, lambda 0.95, two hidden layers of 64 tanh units. After each update the
+exact mean KL[pi_old, pi_theta] over the batch is logged as losses/kl.
 """
 
 import os
@@ -41,10 +40,12 @@ import torch.nn as nn
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
+SCRIPT = os.path.basename(__file__)
+
 
 @dataclass
 class Args:
-    exp_name: str = "ppo_clip"
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment (part of the run directory's name)"""
     seed: int = 1
     """seed of torch, numpy, random and the environments"""
@@ -92,8 +93,6 @@ class Args:
     """normalise advantages within each minibatch"""
     clip_coef: float = 0.2
     """surrogate clipping coefficient eps"""
-    clip_vloss: bool = False
-    """clip the value loss around the old values, with the same eps"""
     ent_coef: float = 0.0
     """entropy bonus coefficient c_2"""
     vf_coef: float = 0.5
@@ -102,6 +101,8 @@ class Args:
     """global gradient-norm clipping threshold"""
     target_kl: Optional[float] = None
     """stop the epochs early when the approximate KL of an epoch exceeds this"""
+    vf_clip: Optional[float] = None
+    """clip the value loss: V may move at most this far from V_old per update (None: off)"""
     hidden_size: int = 64
     """units in each of the two tanh hidden layers of actor and critic"""
 
@@ -133,7 +134,7 @@ def make_env(env_id, idx, capture_video, video_dir):
     return thunk
 
 
-def check_env(env_id, script="ppo_clip.py"):
+def check_env(env_id):
     """Make one environment to read its spaces; a clear error for anything unsupported."""
     try:
         import mujoco
@@ -148,9 +149,9 @@ def check_env(env_id, script="ppo_clip.py"):
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        fail(f"{script} needs a flat Box observation space; {env_id} has {obs_space}: pick another --env-id")
+        fail(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: pick another --env-id")
     if not (isinstance(action_space, gym.spaces.Discrete) or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
-        fail(f"{script} supports Discrete and flat Box action spaces; {env_id} has {action_space}: pick another --env-id")
+        fail(f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: pick another --env-id")
     return obs_space, action_space
 
 
@@ -216,11 +217,11 @@ def clipped_surrogate_loss(ratio, advantages, clip_coef):
     return -torch.min(unclipped, clipped).mean()
 
 
-def value_loss(values, returns, old_values=None, clip_coef=None):
-    # L^VF = 0.5 E[(V(s_t) - R_t)^2]; clipped: 0.5 E[max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)]
+def value_loss(values, returns, old_values, vf_clip=None):
+    # L^VF = 0.5 E[(V(s_t) - R_t)^2]; clipped: 0.5 E[max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)]
     loss = (values - returns) ** 2
-    if clip_coef is not None:
-        clipped = old_values + torch.clamp(values - old_values, -clip_coef, clip_coef)
+    if vf_clip is not None:
+        clipped = old_values + torch.clamp(values - old_values, -vf_clip, vf_clip)
         loss = torch.max(loss, (clipped - returns) ** 2)
     return 0.5 * loss.mean()
 
@@ -262,6 +263,17 @@ def categorical_entropy(logits):
     return -(log_p.exp() * log_p).sum(-1)
 
 
+def gaussian_kl(mean_old, log_std_old, mean, log_std):
+    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i) + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
+    return (log_std - log_std_old + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp()) - 0.5).sum(-1)
+
+
+def categorical_kl(logits_old, logits):
+    # KL[p_old || p] = sum_a p_old(a) (log p_old(a) - log p(a))
+    log_p_old, log_p = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
+    return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
+
+
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
@@ -295,7 +307,8 @@ class Agent(nn.Module):
         return self.critic(obs).squeeze(-1)
 
     def get_action_and_value(self, obs, action=None):
-        """Sample an action (if none is given) and return it with log pi(a|s), H and V(s)."""
+        """Sample an action (if none is given); return it, log pi(a|s), H, V(s), and the
+        distribution's parameters (the Gaussian's mean or the logits)."""
         out = self.actor(obs)
         if self.continuous:
             log_std = self.actor_logstd.expand_as(out)
@@ -306,7 +319,7 @@ class Agent(nn.Module):
             if action is None:
                 action = torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
             log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
-        return action, log_prob, entropy, self.get_value(obs)
+        return action, log_prob, entropy, self.get_value(obs), out
 
     def get_deterministic_action(self, obs):
         """The mean action (Box) or the most likely one (Discrete), for evaluation."""
@@ -325,7 +338,7 @@ def save_checkpoint(path, agent, obs_rms, args):
     )
 
 
-def load_checkpoint(path, env_id, script="ppo_clip.py"):
+def load_checkpoint(path, env_id):
     """Rebuild the agent and its frozen observation statistics; one-line errors on mismatch."""
     if not os.path.isfile(path):
         fail(f"checkpoint {path!r} not found: pass the model.pt of a run trained with --save-model")
@@ -333,8 +346,8 @@ def load_checkpoint(path, env_id, script="ppo_clip.py"):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         saved_args, state = ckpt["args"], ckpt["model"]
     except Exception as e:
-        fail(f"{path!r} is not a {script} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
-    obs_space, action_space = check_env(env_id, script)
+        fail(f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
+    obs_space, action_space = check_env(env_id)
     agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"])
     try:
         agent.load_state_dict(state)
@@ -437,6 +450,7 @@ def train(args):
     terminations_buf = np.zeros((T, N), np.float32)
     dones_buf = np.zeros((T, N), np.float32)
     values_buf = np.zeros((T, N), np.float32)
+    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)  # pi_old's mean or logits
     final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
 
     def prepare(obs, update):
@@ -464,9 +478,10 @@ def train(args):
             global_step += N
             obs_buf[step] = next_obs
             with torch.inference_mode():
-                action, logprob, _, value = agent.get_action_and_value(torch.from_numpy(next_obs))
+                action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(next_obs))
             action = action.numpy()
             actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob.numpy(), value.numpy()
+            dists_buf[step] = dist.numpy()
 
             env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
             next_obs, reward, terminations, truncations, infos = envs.step(env_action)
@@ -498,13 +513,15 @@ def train(args):
         next_values = np.where(truncated_buf, final_values_buf, next_values)
         advantages, returns = compute_gae(rewards_buf, values_buf, next_values, terminations_buf, dones_buf, args.gamma, args.gae_lambda)
 
-        # ---- update: K epochs of minibatch Adam on -L^CLIP + c_1 L^VF - c_2 H ----
+        # ---- update: K epochs of minibatch Adam on the PPO loss ----
         b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
         b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
         b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
         b_advantages = torch.from_numpy(advantages.reshape(-1))
         b_returns = torch.from_numpy(returns.reshape(-1))
         b_values = torch.from_numpy(values_buf.reshape(-1))
+        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
+        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
 
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "old_approx_kl": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
         num_updates = 0
@@ -513,13 +530,13 @@ def train(args):
             perm = torch.randperm(batch_size)
             for start in range(0, batch_size, minibatch_size):
                 mb = perm[start : start + minibatch_size]
-                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
+                _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs[mb], b_actions[mb])
                 logratio = newlogprob - b_logprobs[mb]
                 ratio = logratio.exp()
                 mb_advantages = normalize_advantages(b_advantages[mb]) if args.norm_adv else b_advantages[mb]
 
                 pg_loss = clipped_surrogate_loss(ratio, mb_advantages, args.clip_coef)
-                v_loss = value_loss(newvalue, b_returns[mb], b_values[mb], args.clip_coef if args.clip_vloss else None)
+                v_loss = value_loss(newvalue, b_returns[mb], b_values[mb], args.vf_clip)
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
 
@@ -529,17 +546,21 @@ def train(args):
                 optimizer.step()
 
                 with torch.no_grad():
-                    kl = approx_kl(logratio).item()
+                    mb_approx_kl = approx_kl(logratio).item()
                     stats["old_approx_kl"] += (-logratio).mean().item()
                     stats["clipfrac"] += ((ratio - 1.0).abs() > args.clip_coef).float().mean().item()
                 stats["policy_loss"] += pg_loss.item()
                 stats["value_loss"] += v_loss.item()
                 stats["entropy"] += entropy_loss.item()
-                stats["approx_kl"] += kl
-                epoch_kl += kl / args.num_minibatches
+                stats["approx_kl"] += mb_approx_kl
+                epoch_kl += mb_approx_kl / args.num_minibatches
                 num_updates += 1
             if args.target_kl is not None and epoch_kl > args.target_kl:
                 break  # early stop: the policy already moved further than target_kl from pi_old
+        with torch.no_grad():  # d: the exact mean KL[pi_old, pi_theta] over the whole batch after the update
+            new_dists = agent.actor(b_obs)
+            d = (gaussian_kl(b_dists, old_log_std, new_dists, agent.actor_logstd) if continuous else categorical_kl(b_dists, new_dists)).mean().item()
+        writer.add_scalar("losses/kl", d, global_step)
 
         sps = int(global_step / (time.time() - start_time))
         writer.add_scalar("charts/learning_rate", lr, global_step)

@@ -15,9 +15,11 @@ from tests.scripts import load, run_cli
 # Per script: arguments that make a run tiny (one small batch, few updates).
 TINY = {
     "ppo_clip": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
+    "ppo_kl": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
 }
 SCRIPTS = list(TINY)
-LOSS_TAGS = ["losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl"]
+LOSS_TAGS = ["losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/kl"]
+EXTRA_TAGS = {"ppo_clip": ["losses/clipfrac"], "ppo_kl": ["losses/beta"]}
 
 
 def the_run_dir(cwd):
@@ -47,7 +49,7 @@ def test_tiny_run_writes_tensorboard_and_progress(script, env_id, tmp_path):
     assert run_dir.name.startswith(f"{env_id}__{script}__1__")
     returns = read_scalars(str(run_dir), "charts/episodic_return")
     assert len(returns) > 0 and all(0 < step <= 1024 for step, _ in returns)
-    for tag in ["charts/SPS", "charts/learning_rate", "charts/episodic_length", *LOSS_TAGS]:
+    for tag in ["charts/SPS", "charts/learning_rate", "charts/episodic_length", *LOSS_TAGS, *EXTRA_TAGS.get(script, [])]:
         assert read_scalars(str(run_dir), tag), f"{tag} not logged"
     assert "step" in proc.stdout and "SPS" in proc.stdout
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

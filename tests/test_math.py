@@ -8,7 +8,7 @@ import torch
 
 from tests.scripts import load
 
-SCRIPTS = ["ppo_clip"]
+SCRIPTS = ["ppo_clip", "ppo_kl"]
 MODULES = {name: load(name) for name in SCRIPTS}
 
 
@@ -118,7 +118,7 @@ def test_value_loss_plain_and_clipped(module):
     v = torch.tensor([1.0, 3.0, -2.0], dtype=torch.float64)
     ret = torch.tensor([2.0, 1.0, -2.0], dtype=torch.float64)
     old = torch.tensor([1.5, 1.5, -1.0], dtype=torch.float64)
-    assert module.value_loss(v, ret).item() == pytest.approx(0.5 * (1 + 4 + 0) / 3)
+    assert module.value_loss(v, ret, old).item() == pytest.approx(0.5 * (1 + 4 + 0) / 3)
     # clipped V: old + clip(v - old, -0.2, 0.2) = [1.3, 1.7, -1.2]; losses max((v-R)^2, (Vc-R)^2)
     expected = 0.5 * (max(1.0, 0.49) + max(4.0, 0.49) + max(0.0, 0.64)) / 3
     assert module.value_loss(v, ret, old, 0.2).item() == pytest.approx(expected)
@@ -194,9 +194,10 @@ def test_agent_sampled_log_prob_matches_recomputed(module, space):
     agent = module.Agent(4, action_space)
     obs = torch.randn(20000, 4)
     with torch.no_grad():
-        action, logprob, _, _ = agent.get_action_and_value(obs)
-        _, again, _, _ = agent.get_action_and_value(obs, action)
+        action, logprob, _, _, dist = agent.get_action_and_value(obs)
+        _, again, _, _, _ = agent.get_action_and_value(obs, action)
     torch.testing.assert_close(logprob, again)
+    torch.testing.assert_close(dist, agent.actor(obs).detach())  # the Gaussian's mean or the logits
     if space == "box":  # sample mean and std of a - mu match the policy's
         noise = action - agent.actor(obs)
         assert noise.mean(0).abs().max().item() < 0.03
@@ -204,10 +205,68 @@ def test_agent_sampled_log_prob_matches_recomputed(module, space):
     else:  # empirical action frequencies of one state match pi(.|s)
         one = obs[:1].expand(20000, 4)
         with torch.no_grad():
-            a, _, _, _ = agent.get_action_and_value(one)
+            a, _, _, _, _ = agent.get_action_and_value(one)
             probs = torch.softmax(agent.actor(obs[:1]), -1)[0]
         freq = torch.bincount(a, minlength=3).double() / len(a)
         torch.testing.assert_close(freq, probs.double(), atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("module", having("gaussian_kl"))
+def test_gaussian_kl_matches_monte_carlo_and_closed_form(module):
+    g = torch.Generator().manual_seed(0)
+    mean_old, mean = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    log_std_old, log_std = 0.3 * torch.randn(3, generator=g, dtype=torch.float64), 0.3 * torch.randn(3, generator=g, dtype=torch.float64)
+    kl = module.gaussian_kl(mean_old, log_std_old, mean, log_std)
+    assert kl.shape == (4,)
+    # Monte Carlo: E_{a ~ pi_old}[log pi_old(a) - log pi(a)] with 400k samples per state
+    a = mean_old + log_std_old.exp() * torch.randn(400_000, 4, 3, generator=g, dtype=torch.float64)
+    old, new = torch.distributions.Normal(mean_old, log_std_old.exp()), torch.distributions.Normal(mean, log_std.exp())
+    mc = (old.log_prob(a) - new.log_prob(a)).sum(-1).mean(0)
+    torch.testing.assert_close(kl, mc, atol=0.02, rtol=0.01)
+    torch.testing.assert_close(kl, torch.distributions.kl_divergence(old, new).sum(-1))
+    assert module.gaussian_kl(mean, log_std, mean, log_std).abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize("module", having("categorical_kl"))
+def test_categorical_kl_matches_monte_carlo_and_closed_form(module):
+    g = torch.Generator().manual_seed(0)
+    logits_old, logits = torch.randn(4, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    kl = module.categorical_kl(logits_old, logits)
+    old, new = torch.distributions.Categorical(logits=logits_old), torch.distributions.Categorical(logits=logits)
+    a = old.sample((400_000,))
+    mc = (old.log_prob(a) - new.log_prob(a)).mean(0)
+    torch.testing.assert_close(kl, mc, atol=0.01, rtol=0.01)
+    torch.testing.assert_close(kl, torch.distributions.kl_divergence(old, new))
+
+
+@pytest.mark.parametrize("module", having("adapt_beta"))
+def test_adapt_beta_three_regions_and_boundaries(module):
+    d_targ = 0.01
+    assert module.adapt_beta(1.0, 0.05, d_targ) == 2.0  # far above: double
+    assert module.adapt_beta(1.0, 1.5 * d_targ, d_targ) == 2.0  # boundary d = 1.5 d_targ doubles
+    assert module.adapt_beta(1.0, 1.49 * d_targ, d_targ) == 1.0  # just inside: unchanged
+    assert module.adapt_beta(1.0, d_targ, d_targ) == 1.0  # on target: unchanged
+    assert module.adapt_beta(1.0, d_targ / 1.49, d_targ) == 1.0  # just inside: unchanged
+    assert module.adapt_beta(1.0, d_targ / 1.5, d_targ) == 0.5  # boundary d = d_targ / 1.5 halves
+    assert module.adapt_beta(1.0, 0.0, d_targ) == 0.5  # far below: halve
+    assert module.adapt_beta(3.0, 0.05, d_targ) == 6.0
+
+
+@pytest.mark.parametrize("module", having("kl_penalized_surrogate_loss"))
+def test_kl_penalized_surrogate_values_and_gradients(module):
+    # -L^KLPEN = -mean(r A - beta KL); d/dr = -A / n, d/dKL = beta / n
+    ratio = torch.tensor([1.0, 1.5, 0.5], dtype=torch.float64, requires_grad=True)
+    adv = torch.tensor([2.0, -1.0, 1.0], dtype=torch.float64)
+    kl = torch.tensor([0.0, 0.2, 0.1], dtype=torch.float64, requires_grad=True)
+    loss = module.kl_penalized_surrogate_loss(ratio, adv, kl, 0.5)
+    assert loss.item() == pytest.approx(-((2.0 - 0.0) + (-1.5 - 0.1) + (0.5 - 0.05)) / 3)
+    loss.backward()
+    np.testing.assert_allclose(ratio.grad.numpy(), [-2.0 / 3, 1.0 / 3, -1.0 / 3])
+    np.testing.assert_allclose(kl.grad.numpy(), [0.5 / 3] * 3)
+    # unlike L^CLIP, the gradient never vanishes far from r = 1: the penalty does the restraining
+    far = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)
+    module.kl_penalized_surrogate_loss(far, torch.tensor([1.0], dtype=torch.float64), torch.zeros(1, dtype=torch.float64), 1.0).backward()
+    assert far.grad.item() == -1.0
 
 
 # ---------------------------------------------------------------- normalisation
