@@ -15,6 +15,9 @@ PPO_CARTPOLE = [
 ]  # fmt: skip
 
 CONFIGS = {
+    "reinforce": {"CartPole-v1": [], "InvertedPendulum-v5": [], "HalfCheetah-v5": [], "Hopper-v5": [], "Walker2d-v5": []},
+    "trpo": {"CartPole-v1": [], "InvertedPendulum-v5": [], "HalfCheetah-v5": [], "Hopper-v5": [], "Walker2d-v5": []},
+    "a2c": {"CartPole-v1": [], "InvertedPendulum-v5": [], "HalfCheetah-v5": [], "Hopper-v5": [], "Walker2d-v5": []},
     "ppo_clip": {
         "CartPole-v1": PPO_CARTPOLE,
         "InvertedPendulum-v5": [],

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark.common import REPO, machine_description, read_scalars, run_script, script_command  # noqa: E402
 from benchmark.configs import script_args  # noqa: E402
 
-SCRIPTS = ["ppo_clip", "ppo_kl"]
+SCRIPTS = ["reinforce", "a2c", "ppo_kl", "ppo_clip"]
 ENVS = ["HalfCheetah-v5", "CartPole-v1"]
 BUDGET = {"HalfCheetah-v5": 20480, "CartPole-v1": 40960}
 
@@ -70,18 +70,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scripts", nargs="+", default=SCRIPTS)
     parser.add_argument("--envs", nargs="+", default=ENVS)
-    parser.add_argument("--repeats", type=int, default=3, help="raw env measurements; the median is reported")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements of each rate; the median is reported")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write benchmark/results/")
     args = parser.parse_args()
 
     rows, commands = [], []
     for env_id in args.envs:
+        raws = {script: [] for script in args.scripts}
+        spss = {script: [] for script in args.scripts}
+        for _ in range(args.repeats):  # scripts interleaved, so all see the same machine load
+            for script in args.scripts:
+                raws[script].append(raw_env_sps(env_id, num_envs_of(script_args(script, env_id)), 20000))
+                sps, command = script_sps(script, env_id, BUDGET[env_id])
+                spss[script].append(sps)
+                if len(spss[script]) == 1:
+                    commands.append(shlex.join(command))
         for script in args.scripts:
-            extra = script_args(script, env_id)
-            raw = float(np.median([raw_env_sps(env_id, num_envs_of(extra), 20000) for _ in range(args.repeats)]))
-            sps, command = script_sps(script, env_id, BUDGET[env_id])
+            raw, sps = float(np.median(raws[script])), float(np.median(spss[script]))
             rows.append({"script": script, "env_id": env_id, "sps": round(sps), "raw_env_sps": round(raw), "sps_over_raw": round(sps / raw, 3)})
-            commands.append(shlex.join(command))
             print(f"{script:>12s} {env_id:>16s}  sps {sps:8.0f}  raw env {raw:8.0f}  ratio {sps / raw:.3f}", flush=True)
 
     table = ["| script | env_id | sps | raw_env_sps | sps_over_raw |", "|---|---|---|---|---|"]
@@ -99,9 +105,10 @@ def main():
         f.write("# Training speed against the raw environment step rate\n\n")
         f.write(f"Recorded by `{shlex.join(['python', 'benchmark/speed.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.\n\n")
         f.write(f"Machine: {machine_description()}.\n\n")
-        f.write("sps: the script's own charts/SPS at the end of the run (rollout and learning, start-up excluded). ")
-        f.write("raw_env_sps: the same vector environment with random actions and no agent, median of ")
-        f.write(f"{args.repeats} measurements of 20000 steps, taken just before the script's run.\n\n")
+        f.write("sps: the script's own charts/SPS at the end of a run (rollout and learning, start-up excluded). ")
+        f.write("raw_env_sps: the same vector environment with random actions and no agent, 20000 steps. ")
+        f.write(f"Each is the median of {args.repeats} measurements; the raw one is taken just before each run of the script, ")
+        f.write("and the scripts' runs are interleaved, so that every script sees the same machine load.\n\n")
         f.write("\n".join(table) + "\n\nThe runs:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n")
     print("written to benchmark/results/speed.csv and speed.md")
 

@@ -8,7 +8,7 @@ import torch
 
 from tests.scripts import load
 
-SCRIPTS = ["ppo_clip", "ppo_kl"]
+SCRIPTS = ["reinforce", "a2c", "ppo_kl", "ppo_clip"]
 MODULES = {name: load(name) for name in SCRIPTS}
 
 
@@ -84,10 +84,106 @@ def test_gae_lambda_one_is_discounted_return_with_bootstrap(module):
 
 
 @pytest.mark.parametrize("module", having("compute_gae"))
+def test_gae_lambda_zero_is_the_one_step_td_advantage(module):
+    # A_t = r_t + gamma V(s_{t+1}) (1 - terminated_t) - V(s_t): the TD error of the slides
+    adv, _ = module.compute_gae(REWARDS, VALUES, NEXT_VALUES, TERMINATED, DONES, 0.9, 0.0)
+    np.testing.assert_allclose(adv, REWARDS + 0.9 * NEXT_VALUES * (1 - TERMINATED) - VALUES, rtol=1e-12)
+
+
+@pytest.mark.parametrize("module", having("compute_gae"))
 def test_gae_truncation_bootstraps_and_termination_does_not(module):
     adv, _ = module.compute_gae(REWARDS, VALUES, NEXT_VALUES, TERMINATED, DONES, 0.99, 0.95)
     assert adv[2, 0] == pytest.approx(REWARDS[2, 0] + 0.99 * FINAL_VALUE - VALUES[2, 0])
     assert adv[5, 0] == pytest.approx(REWARDS[5, 0] - VALUES[5, 0])
+
+
+# ---------------------------------------------------------------- REINFORCE: reward-to-go and baselines
+
+
+def brute_force_reward_to_go(gamma):
+    """G_t = sum_{t'=t}^{end} gamma^(t'-t) r_t' + gamma^(end-t+1) * bootstrap, summed explicitly;
+    bootstrap is V(final obs) after the truncation, 0 after the termination and at the
+    rollout's end (steps there belong to no complete episode and are masked by the caller)."""
+    G = np.zeros((T, N))
+    for n in range(N):
+        for t in range(T):
+            total, k = 0.0, t
+            while k < T:
+                total += gamma ** (k - t) * REWARDS[k, n]
+                if DONES[k, n]:
+                    total += gamma ** (k - t + 1) * (FINAL_VALUE if TRUNCATED[k, n] else 0.0)
+                    break
+                k += 1
+            G[t, n] = total
+    return G
+
+
+@pytest.mark.parametrize("module", having("discounted_reward_to_go"))
+@pytest.mark.parametrize("gamma", [0.99, 0.5, 1.0])
+def test_reward_to_go_matches_brute_force(module, gamma):
+    bootstrap = np.where(TRUNCATED > 0, FINAL_VALUE, 0.0)
+    G = module.discounted_reward_to_go(REWARDS, DONES > 0, bootstrap, gamma)
+    np.testing.assert_allclose(G, brute_force_reward_to_go(gamma), rtol=1e-12)
+    # causality: the reward at t=1 does not enter G_2 (same episode), but enters G_0 and G_1
+    r = REWARDS.copy()
+    r[1, 0] += 100.0
+    G2 = module.discounted_reward_to_go(r, DONES > 0, bootstrap, gamma)
+    assert G2[2, 0] == G[2, 0] and G2[1, 0] == pytest.approx(G[1, 0] + 100.0)
+
+
+@pytest.mark.parametrize("module", having("baseline_advantages"))
+def test_baseline_advantages(module):
+    G, V = np.array([1.0, 2.0, 6.0]), np.array([0.5, 2.5, 5.0])
+    np.testing.assert_allclose(module.baseline_advantages(G, V, "none"), G)
+    np.testing.assert_allclose(module.baseline_advantages(G, V, "mean"), G - 3.0)
+    np.testing.assert_allclose(module.baseline_advantages(G, V, "value"), G - V)
+
+
+@pytest.mark.parametrize("module", having("policy_gradient_loss"))
+def test_policy_gradient_loss_value_and_gradient(module):
+    logp = torch.tensor([-1.0, -2.0, -0.5], dtype=torch.float64, requires_grad=True)
+    adv = torch.tensor([2.0, -1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    loss = module.policy_gradient_loss(logp, adv)
+    assert loss.item() == pytest.approx(-(-2.0 + 2.0 - 1.5) / 3)
+    loss.backward()
+    np.testing.assert_allclose(logp.grad.numpy(), -adv.detach().numpy() / 3)
+    assert adv.grad is None or torch.all(adv.grad == 0), "no gradient may flow into the advantage"
+
+
+# A toy problem with an exact answer: two equally likely states, three actions, softmax policy
+# with logits theta[s], reward table R[s, a]. The exact gradient of J = E[R] is
+# sum_s p(s) sum_a pi(a|s) grad log pi(a|s) R[s, a].
+TOY_R = torch.tensor([[1.0, 3.0, -2.0], [0.5, -1.0, 4.0]], dtype=torch.float64)
+TOY_THETA = torch.tensor([[0.2, -0.3, 0.1], [0.0, 0.4, -0.5]], dtype=torch.float64)
+
+
+def toy_gradient_estimate(module, baseline, samples, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    theta = TOY_THETA.clone().requires_grad_(True)
+    s = torch.randint(0, 2, (samples,), generator=g)
+    a = torch.multinomial(torch.softmax(TOY_THETA, -1)[s], 1, generator=g).squeeze(-1)
+    logp = module.categorical_log_prob(theta[s], a)
+    module.policy_gradient_loss(logp, TOY_R[s, a] - baseline(s, a)).backward()
+    return -theta.grad  # the loss is -L^PG
+
+
+def toy_exact_gradient():
+    theta = TOY_THETA.clone().requires_grad_(True)
+    (0.5 * (torch.softmax(theta, -1) * TOY_R).sum()).backward()
+    return theta.grad
+
+
+@pytest.mark.parametrize("module", having("policy_gradient_loss"))
+def test_state_dependent_baseline_leaves_the_expected_gradient_unchanged(module):
+    exact = toy_exact_gradient()
+    n = 400_000
+    tol = 0.03  # about 4 standard errors of each entry at this sample size
+    for name, baseline in [("none", lambda s, a: 0.0), ("state", lambda s, a: 10.0 + 5.0 * s.double())]:
+        est = toy_gradient_estimate(module, baseline, n)
+        assert (est - exact).abs().max().item() < tol, name
+    # a baseline that depends on the action biases the estimate: the same tolerance rejects it
+    est = toy_gradient_estimate(module, lambda s, a: 3.0 * a.double(), n)
+    assert (est - exact).abs().max().item() > 5 * tol
 
 
 # ---------------------------------------------------------------- PPO-Clip surrogate
@@ -115,13 +211,17 @@ def test_clipped_surrogate_values_and_gradients(module):
 
 @pytest.mark.parametrize("module", having("value_loss"))
 def test_value_loss_plain_and_clipped(module):
+    import inspect
+
     v = torch.tensor([1.0, 3.0, -2.0], dtype=torch.float64)
     ret = torch.tensor([2.0, 1.0, -2.0], dtype=torch.float64)
     old = torch.tensor([1.5, 1.5, -1.0], dtype=torch.float64)
-    assert module.value_loss(v, ret, old).item() == pytest.approx(0.5 * (1 + 4 + 0) / 3)
-    # clipped V: old + clip(v - old, -0.2, 0.2) = [1.3, 1.7, -1.2]; losses max((v-R)^2, (Vc-R)^2)
-    expected = 0.5 * (max(1.0, 0.49) + max(4.0, 0.49) + max(0.0, 0.64)) / 3
-    assert module.value_loss(v, ret, old, 0.2).item() == pytest.approx(expected)
+    clipping = "vf_clip" in inspect.signature(module.value_loss).parameters
+    plain = module.value_loss(v, ret, old) if clipping else module.value_loss(v, ret)
+    assert plain.item() == pytest.approx(0.5 * (1 + 4 + 0) / 3)
+    if clipping:  # clipped V: old + clip(v - old, -0.2, 0.2) = [1.3, 1.7, -1.2]; losses max((v-R)^2, (Vc-R)^2)
+        expected = 0.5 * (max(1.0, 0.49) + max(4.0, 0.49) + max(0.0, 0.64)) / 3
+        assert module.value_loss(v, ret, old, 0.2).item() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("module", having("normalize_advantages"))

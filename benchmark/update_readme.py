@@ -1,0 +1,66 @@
+"""Copy recorded results into README.md, so that no number there is typed by hand.
+
+README.md holds marked blocks:
+
+    <!-- BEGIN benchmark/results/speed.md -->        the table(s) and verdict lines of that file
+    <!-- BEGIN diff algos/ppo_clip.py algos/ppo_kl.py -->   the number of changed lines
+    <!-- END -->
+
+`python benchmark/update_readme.py` rewrites every block from its source;
+`python benchmark/update_readme.py --check` exits 1 if README.md is out of date (a test runs it).
+"""
+
+import difflib
+import os
+import re
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BLOCK = re.compile(r"(<!-- BEGIN (.+?) -->\n)(.*?)(<!-- END -->)", re.S)
+
+
+def changed_lines(a, b):
+    """What `diff a b | grep -c '^[<>]'` counts: lines removed from a plus lines added in b."""
+    with open(os.path.join(REPO, a)) as fa, open(os.path.join(REPO, b)) as fb:
+        la, lb = fa.read().splitlines(), fb.read().splitlines()
+    ops = difflib.SequenceMatcher(None, la, lb, autojunk=False).get_opcodes()
+    return sum((i2 - i1) + (j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal")
+
+
+def render(source):
+    if source.startswith("diff "):
+        a, b = source.split()[1:]
+        return f"`diff {a} {b} | grep -c '^[<>]'`: **{changed_lines(a, b)}** changed lines.\n"
+    with open(os.path.join(REPO, source)) as f:
+        lines = f.read().splitlines()
+    kept = [line for line in lines if line.startswith("|") or line.startswith("Target ")]
+    out = []
+    for line in kept:  # a blank line between a table and the verdict that follows it
+        if out and line.startswith("Target ") and out[-1].startswith("|"):
+            out.append("")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def update(text):
+    return BLOCK.sub(lambda m: m.group(1) + render(m.group(2)) + m.group(4), text)
+
+
+def main():
+    path = os.path.join(REPO, "README.md")
+    with open(path) as f:
+        text = f.read()
+    new = update(text)
+    if "--check" in sys.argv:
+        if new != text:
+            print("README.md is out of date with benchmark/results: run python benchmark/update_readme.py")
+            sys.exit(1)
+        print("README.md matches benchmark/results")
+        return
+    with open(path, "w") as f:
+        f.write(new)
+    print(f"README.md: {len(BLOCK.findall(new))} blocks updated")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Power report of the regression harness on real scripts: tests/baselines/POWER.md.
+
+For each script and environment, the harness judges, against the recorded fast-tier baseline:
+- the unchanged script on fresh seeds (4, 5, 6; the baseline has 1, 2, 3): must pass;
+- deliberately broken variants run through the same CLI: learning rate 0, the advantage's
+  sign flipped (a patched copy of the script), learning rate divided by 10, discount 0.5:
+  each must be rejected.
+
+    python -m tests.power_report --algos ppo_clip ppo_kl
+"""
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+
+from benchmark.common import REPO, machine_description
+from tests.regression import ENVS, REGISTRY, check, settings
+from tests.scripts import load
+
+# The line after which a copy of the script flips the advantage's sign, per script.
+ADVANTAGE_LINE = {
+    "ppo_clip": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
+    "ppo_kl": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
+}
+FRESH_SEEDS = [4, 5, 6]
+
+
+def override(extra, flag, value):
+    """The argument list with `flag value` set, replacing an existing value."""
+    extra = list(extra)
+    if flag in extra:
+        extra[extra.index(flag) + 1] = str(value)
+    else:
+        extra += [flag, str(value)]
+    return extra
+
+
+def flipped_copy(script, directory):
+    """A copy of algos/<script>.py that ascends -A instead of A."""
+    with open(os.path.join(REPO, "algos", f"{script}.py")) as f:
+        source = f.read()
+    patched, n = re.subn(ADVANTAGE_LINE[script], lambda m: m.group(0) + f"{m.group(1)}mb_advantages = -mb_advantages  # BROKEN ON PURPOSE\n", source, count=1)
+    if n != 1:
+        raise RuntimeError(f"advantage line of {script}.py not found: update ADVANTAGE_LINE")
+    path = os.path.join(directory, f"{script}.py")
+    with open(path, "w") as f:
+        f.write(patched)
+    return path
+
+
+def variants(script, env_id, directory):
+    """[(name, extra arguments, script file or None, seeds or None, expected verdict)]."""
+    _, _, extra = settings(script, env_id)
+    lr = float(extra[extra.index("--learning-rate") + 1]) if "--learning-rate" in extra else load(script).Args.learning_rate
+    return [
+        ("unchanged, fresh seeds 4-6", extra, None, FRESH_SEEDS, True),
+        ("learning rate 0", override(extra, "--learning-rate", 0.0), None, None, False),
+        ("advantage sign flipped", extra, flipped_copy(script, directory), None, False),
+        (f"learning rate / 10 ({lr / 10:g})", override(extra, "--learning-rate", lr / 10), None, None, False),
+        ("discount 0.5", override(extra, "--gamma", 0.5), None, None, False),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", required=True)
+    parser.add_argument("--envs", nargs="+", default=ENVS)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--output", default=os.path.join(REPO, "tests", "baselines", "POWER.md"))
+    args = parser.parse_args()
+
+    rows, all_as_expected = [], True
+    with tempfile.TemporaryDirectory() as directory:
+        for script in args.algos:
+            for env_id in args.envs:
+                if (script, env_id) not in REGISTRY:
+                    sys.exit(f"error: ({script}, {env_id}) is not registered in tests/regression.py")
+                for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
+                    start = time.time()
+                    verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds)
+                    ok = verdict.passed == expected
+                    all_as_expected &= ok
+                    detail = "; ".join(verdict.message.splitlines()[1:3])
+                    rows.append(f"| {script} | {env_id} | {name} | {'pass' if verdict.passed else 'REJECTED'} | {'yes' if ok else '**NO**'} | {detail} |")
+                    print(rows[-1], f"({time.time() - start:.0f} s)", flush=True)
+
+    command = "python -m tests.power_report " + " ".join(sys.argv[1:])
+    with open(args.output, "w") as f:
+        f.write("# Power of the learning-curve regression harness on real scripts\n\n")
+        f.write(f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.\n\n")
+        f.write(f"Machine and versions: {machine_description()}.\n\n")
+        f.write("Each row runs 3 seeds through the script's CLI at the fast-tier budget of tests/regression.py and judges them ")
+        f.write("against the recorded baseline with the same criterion as `pytest`. The unchanged script runs on fresh seeds ")
+        f.write("(4-6; the baseline was recorded with 1-3) and must pass; every broken variant must be rejected.\n\n")
+        f.write("| script | env | variant | verdict | as expected | statistics (current vs baseline) |\n|---|---|---|---|---|---|\n")
+        f.write("\n".join(rows) + "\n\n")
+        f.write(f"{'Every verdict is as expected.' if all_as_expected else 'NOT every verdict is as expected.'}\n")
+    print(f"written to {os.path.relpath(args.output, REPO)}")
+    sys.exit(0 if all_as_expected else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Power of the regression criterion, on synthetic learning curves: fresh seeds of the same
+learner pass, and a slower, a flat and a collapsing learner are each rejected. Each rate is
+measured over many independent draws of 3 baseline and 3 new seeds."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.regression import bin_curve, judge, plot, side_by_side
+
+BUDGET = 40000
+LO, HI = 20.0, 500.0
+
+
+def synthetic_curve(rng, kind):
+    """One seed of a CartPole-like learner: expected return rising along a sigmoid from LO to
+    HI around a seed-dependent step t0, episode returns noisy around it, episodes as long as
+    their return. 'slower' learns at half the speed; 'flat' never learns; 'collapse' learns,
+    then falls back to LO for the last 30% of the budget."""
+    t0 = rng.uniform(0.3, 0.5) * BUDGET * (2.0 if kind == "slower" else 1.0)
+    width = 0.06 * BUDGET
+    curve, step = [], 0
+    while True:
+        level = LO + (HI - LO) / (1.0 + np.exp(-(step - t0) / width))
+        if kind == "flat" or (kind == "collapse" and step > 0.7 * BUDGET):
+            level = LO
+        ret = float(np.clip(level + rng.normal(0.0, 40.0), 8.0, HI))
+        step += int(max(ret, 8.0))
+        if step > BUDGET:
+            return curve
+        curve.append((step, ret))
+
+
+def draw(rng, kind, seeds=3):
+    return {s: synthetic_curve(rng, kind) for s in range(1, seeds + 1)}
+
+
+def pass_rate(kind, trials=200, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.mean([judge(draw(rng, "same"), draw(rng, kind), BUDGET).passed for _ in range(trials)])
+
+
+def test_fresh_seeds_of_the_same_learner_pass():
+    assert pass_rate("same") >= 0.95
+
+
+@pytest.mark.parametrize("kind", ["slower", "flat", "collapse"])
+def test_worse_learners_are_rejected(kind):
+    assert pass_rate(kind) <= 0.05
+
+
+def test_identical_curves_are_reported_as_bit_identical():
+    rng = np.random.default_rng(1)
+    baseline = draw(rng, "same")
+    verdict = judge(baseline, {s: list(c) for s, c in baseline.items()}, BUDGET)
+    assert verdict.passed and verdict.identical and "bit-identical" in verdict.message
+    nudged = {s: [(st, r + (1e-9 if i == 0 else 0.0)) for i, (st, r) in enumerate(c)] for s, c in baseline.items()}
+    assert not judge(baseline, nudged, BUDGET).identical
+
+
+def test_failure_report_shows_bins_side_by_side_and_a_plot(tmp_path):
+    rng = np.random.default_rng(2)
+    verdict = judge(draw(rng, "same"), draw(rng, "flat"), BUDGET)
+    assert not verdict.passed and verdict.message.startswith("FAIL")
+    table = side_by_side(verdict, BUDGET)
+    assert len(table.splitlines()) == 1 + verdict.baseline_bins.shape[1]
+    png = plot(verdict, BUDGET, "synthetic", str(tmp_path / "p.png"))
+    assert os.path.getsize(png) > 1000
+
+
+def test_bin_curve_means_and_carries_forward():
+    curve = [(5, 10.0), (7, 20.0), (40, 30.0)]  # bins of 10 steps over (0, 40]
+    np.testing.assert_allclose(bin_curve(curve, 40, bins=4), [15.0, 15.0, 15.0, 30.0])
+    np.testing.assert_allclose(bin_curve([(25, 7.0)], 40, bins=4), [7.0, 7.0, 7.0, 7.0])
+    with pytest.raises(ValueError):
+        bin_curve([(50, 1.0)], 40, bins=4)
