@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark.common import REPO, machine_description, read_scalars, run_script, script_command  # noqa: E402
 from benchmark.configs import script_args  # noqa: E402
 
-SCRIPTS = ["reinforce", "a2c", "ppo_kl", "ppo_clip"]
+SCRIPTS = ["reinforce", "a2c", "trpo", "ppo_kl", "ppo_clip"]
 ENVS = ["HalfCheetah-v5", "CartPole-v1"]
 BUDGET = {"HalfCheetah-v5": 20480, "CartPole-v1": 40960}
 

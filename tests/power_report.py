@@ -22,6 +22,9 @@ from tests.scripts import load
 
 # The line after which a copy of the script flips the advantage's sign, per script.
 ADVANTAGE_LINE = {
+    "reinforce": r"\n( +)b_advantages = normalize_advantages\(.*\n",
+    "a2c": r"\n( +)b_advantages = normalize_advantages\(.*\n",
+    "trpo": r"\n( +)b_advantages = normalize_advantages\(.*\n",
     "ppo_clip": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
     "ppo_kl": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
 }
@@ -42,7 +45,7 @@ def flipped_copy(script, directory):
     """A copy of algos/<script>.py that ascends -A instead of A."""
     with open(os.path.join(REPO, "algos", f"{script}.py")) as f:
         source = f.read()
-    patched, n = re.subn(ADVANTAGE_LINE[script], lambda m: m.group(0) + f"{m.group(1)}mb_advantages = -mb_advantages  # BROKEN ON PURPOSE\n", source, count=1)
+    patched, n = re.subn(ADVANTAGE_LINE[script], lambda m: m.group(0) + f"{m.group(1)}{m.group(0).split('=')[0].strip()} = -{m.group(0).split('=')[0].strip()}  # BROKEN ON PURPOSE\n", source, count=1)
     if n != 1:
         raise RuntimeError(f"advantage line of {script}.py not found: update ADVANTAGE_LINE")
     path = os.path.join(directory, f"{script}.py")
@@ -72,34 +75,43 @@ def main():
     parser.add_argument("--output", default=os.path.join(REPO, "tests", "baselines", "POWER.md"))
     args = parser.parse_args()
 
+    command = "python -m tests.power_report " + " ".join(sys.argv[1:])
+    keys = [(script, env_id) for script in args.algos for env_id in args.envs]
+    for key in keys:
+        if key not in REGISTRY:
+            sys.exit(f"error: {key} is not registered in tests/regression.py")
     rows, all_as_expected = [], True
     with tempfile.TemporaryDirectory() as directory:
-        for script in args.algos:
-            for env_id in args.envs:
-                if (script, env_id) not in REGISTRY:
-                    sys.exit(f"error: ({script}, {env_id}) is not registered in tests/regression.py")
-                for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
-                    start = time.time()
-                    verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds)
-                    ok = verdict.passed == expected
-                    all_as_expected &= ok
-                    detail = "; ".join(verdict.message.splitlines()[1:3])
-                    rows.append(f"| {script} | {env_id} | {name} | {'pass' if verdict.passed else 'REJECTED'} | {'yes' if ok else '**NO**'} | {detail} |")
-                    print(rows[-1], f"({time.time() - start:.0f} s)", flush=True)
+        for script, env_id in keys:
+            for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
+                start = time.time()
+                verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds)
+                ok = verdict.passed == expected
+                all_as_expected &= ok
+                detail = "; ".join(verdict.message.splitlines()[1:3])
+                rows.append(f"| {script} | {env_id} | {name} | {'pass' if verdict.passed else 'REJECTED'} | {'yes' if ok else '**NO**'} | {detail} |")
+                print(rows[-1], f"({time.time() - start:.0f} s)", flush=True)
+                write_report(args.output, command, rows, all_as_expected, done=len(rows) == 5 * len(keys))
+    print(f"written to {os.path.relpath(args.output, REPO)}")
+    sys.exit(0 if all_as_expected else 1)
 
-    command = "python -m tests.power_report " + " ".join(sys.argv[1:])
-    with open(args.output, "w") as f:
+
+def write_report(path, command, rows, all_as_expected, done):
+    """(Re)write the report after every row, so an interrupted run keeps what it measured."""
+    with open(path, "w") as f:
         f.write("# Power of the learning-curve regression harness on real scripts\n\n")
         f.write(f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.\n\n")
         f.write(f"Machine and versions: {machine_description()}.\n\n")
         f.write("Each row runs 3 seeds through the script's CLI at the fast-tier budget of tests/regression.py and judges them ")
         f.write("against the recorded baseline with the same criterion as `pytest`. The unchanged script runs on fresh seeds ")
-        f.write("(4-6; the baseline was recorded with 1-3) and must pass; every broken variant must be rejected.\n\n")
+        f.write("(4-6; the baseline was recorded with 1-3) and must pass; every broken variant must be rejected. ")
+        f.write("Statistics: AUC is the mean of the binned curve, final the mean of its last quarter.\n\n")
         f.write("| script | env | variant | verdict | as expected | statistics (current vs baseline) |\n|---|---|---|---|---|---|\n")
         f.write("\n".join(rows) + "\n\n")
-        f.write(f"{'Every verdict is as expected.' if all_as_expected else 'NOT every verdict is as expected.'}\n")
-    print(f"written to {os.path.relpath(args.output, REPO)}")
-    sys.exit(0 if all_as_expected else 1)
+        if not done:
+            f.write("**Incomplete**: the run was interrupted or is still going; rerun the command above.\n")
+        else:
+            f.write(f"{'Every verdict is as expected.' if all_as_expected else 'NOT every verdict is as expected.'}\n")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ REGISTRY = {
     ("reinforce", "InvertedPendulum-v5"): 245760,
     ("a2c", "CartPole-v1"): 163840,
     ("a2c", "InvertedPendulum-v5"): 81920,
+    ("trpo", "CartPole-v1"): 65536,
+    ("trpo", "InvertedPendulum-v5"): 49152,
     ("ppo_kl", "CartPole-v1"): 81920,
     ("ppo_kl", "InvertedPendulum-v5"): 61440,
     ("ppo_clip", "CartPole-v1"): 49152,

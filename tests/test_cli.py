@@ -16,12 +16,14 @@ from tests.scripts import load, run_cli
 TINY = {
     "reinforce": ["--num-envs", "2", "--batch-size", "200"],
     "a2c": ["--num-envs", "2", "--num-steps", "16"],
+    "trpo": ["--num-envs", "2", "--num-steps", "128", "--vf-minibatches", "4", "--vf-epochs", "2"],
     "ppo_clip": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
     "ppo_kl": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
 }
 SCRIPTS = list(TINY)
 LOSS_TAGS = ["losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/kl"]
-EXTRA_TAGS = {"ppo_clip": ["losses/clipfrac"], "ppo_kl": ["losses/beta"], "reinforce": ["losses/advantage_std", "losses/return_std"]}
+EXTRA_TAGS = {"ppo_clip": ["losses/clipfrac"], "ppo_kl": ["losses/beta"], "reinforce": ["losses/advantage_std", "losses/return_std"],
+              "trpo": ["losses/surrogate_improvement", "losses/line_search_steps", "losses/line_search_accepted", "losses/cg_residual"]}
 # REINFORCE finishes the episodes of its last batch, so a run may pass --total-timesteps by up
 # to one episode per environment (TINY runs 2 environments; episodes here last at most 1000).
 OVERRUN = {"reinforce": 2 * 1000}
@@ -31,6 +33,7 @@ TRUNCATION_BUDGET = {"reinforce": 32768}
 INCONSISTENT = {
     "reinforce": (["--batch-size", "5000", "--total-timesteps", "1000"], "--total-timesteps"),
     "a2c": (["--num-envs", "8", "--num-steps", "5", "--total-timesteps", "20"], "--total-timesteps"),
+    "trpo": (["--vf-minibatches", "30"], "--vf-minibatches"),
     "ppo_kl": (["--num-minibatches", "30"], "--num-minibatches"),
     "ppo_clip": (["--num-minibatches", "30"], "--num-minibatches"),
 }
