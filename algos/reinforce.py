@@ -458,6 +458,7 @@ def train(args):
 
     while global_step < args.total_timesteps:  # batches have no fixed size, so the loop counts steps
         iteration += 1
+        # batches vary in size, so the schedule counts environment steps instead of iterations
         lr = annealed_learning_rate(args.learning_rate, global_step + 1, args.total_timesteps) if args.anneal_lr else args.learning_rate
         optimizer.param_groups[0]["lr"] = lr
 
