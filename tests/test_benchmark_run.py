@@ -1,0 +1,86 @@
+"""benchmark/run.py, the one-command MuJoCo benchmark, on tiny budgets: the suite it lists,
+resuming without repeating finished runs, never reading a partial file, the submitit path
+(with its local executor), and a report that is rebuilt byte for byte from the curves."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.scripts import REPO
+
+RUN = os.path.join(REPO, "benchmark", "run.py")
+TINY = ["--algos", "a2c", "--envs", "InvertedPendulum-v5", "--total-timesteps", "2000"]
+
+
+def runner(*args, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, RUN, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_dry_run_lists_the_54_commands_of_the_suite():
+    lines = [line for line in runner("--dry-run").stdout.splitlines() if "python algos/" in line]
+    assert len(lines) == 54
+    commands = {line.split(" ", 1)[1].strip() for line in lines}
+    assert len(commands) == 54
+    for algo in ["ppo_clip", "ppo_kl", "trpo", "a2c", "a3c", "reinforce"]:
+        for env_id in ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5"]:
+            for seed in [1, 2, 3]:
+                assert any(f"algos/{algo}.py --env-id {env_id} --seed {seed} --total-timesteps 1000000" in c for c in commands)
+
+
+def test_runs_resume_without_repeating_and_ignore_partial_files(tmp_path):
+    first = runner(*TINY, "--seeds", 1, 2, "--workers", 2, "--results", tmp_path)
+    assert "2 to run" in first.stdout
+    curves = tmp_path / "mujoco_1m"
+    done = sorted(curves.iterdir())
+    assert [p.name for p in done] == ["a2c__InvertedPendulum-v5__1.csv", "a2c__InvertedPendulum-v5__2.csv"]
+    assert done[0].read_text().startswith("# command: python algos/a2c.py --env-id InvertedPendulum-v5 --seed 1")
+    mtimes = {p: p.stat().st_mtime_ns for p in done}
+    # A run killed while writing leaves only a .partial file: it is not a result, and it is redone.
+    (curves / "a2c__InvertedPendulum-v5__3.csv.partial").write_text("global_step,episodic_return\n1,")
+    second = runner(*TINY, "--seeds", 1, 2, 3, "--workers", 2, "--results", tmp_path)
+    assert "2 already done, 1 to run" in second.stdout
+    assert {p: p.stat().st_mtime_ns for p in done} == mtimes, "a finished run was repeated"
+    assert (curves / "a2c__InvertedPendulum-v5__3.csv").exists()
+    assert "3 done, 0 to do" in runner(*TINY, "--seeds", 1, 2, 3, "--results", tmp_path, "--dry-run").stdout
+
+
+def test_submitit_local_executor_runs_the_same_job(tmp_path):
+    runner(*TINY, "--seeds", 1, "--executor", "local", "--results", tmp_path)
+    curve = (tmp_path / "mujoco_1m" / "a2c__InvertedPendulum-v5__1.csv").read_text()
+    assert curve.count("\n") > 10
+
+
+def test_report_is_rebuilt_byte_for_byte_from_the_curves(tmp_path):
+    runner(*TINY, "--seeds", 1, "--results", tmp_path)
+    runner("--report", "--results", tmp_path)
+    first = {name: (tmp_path / name).read_bytes() for name in ["mujoco_1m.csv", "mujoco_1m.md"]}
+    for name in first:
+        (tmp_path / name).unlink()
+    runner("--report", "--results", tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in first} == first
+
+
+def test_committed_report_matches_the_committed_curves(tmp_path):
+    committed = os.path.join(REPO, "benchmark", "results")
+    if not os.path.isdir(os.path.join(committed, "mujoco_1m")):
+        pytest.fail("no recorded curves in benchmark/results/mujoco_1m")
+    os.symlink(os.path.join(committed, "mujoco_1m"), tmp_path / "mujoco_1m")
+    runner("--report", "--results", tmp_path)
+    for name in ["mujoco_1m.csv", "mujoco_1m.md"]:
+        assert (tmp_path / name).read_bytes() == open(os.path.join(committed, name), "rb").read(), f"{name} differs: run python benchmark/run.py --report"
+
+
+@pytest.mark.parametrize("args,hint", [
+    (["--algos", "nosuch"], "--algos"),
+    (["--total-timesteps", "1000"], "--results"),
+    (["--workers", "0"], "--workers"),
+])  # fmt: skip
+def test_bad_arguments_are_one_line_errors(args, hint):
+    proc = runner(*args, check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("error") and hint in lines[0], proc.stderr
