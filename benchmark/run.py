@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -180,18 +180,21 @@ def run_local(todo, results, workers):
     pool = ThreadPoolExecutor(workers)
     try:
         futures = {pool.submit(one, job): job for job in todo}
-        for future in as_completed(futures):
-            algo, env_id, seed, _ = futures[future]
-            done += 1
-            try:
-                walls.append(future.result())
-                status = f"finished in {hms(walls[-1])}"
-            except Exception as e:  # a failed run is reported, the others go on
-                failures.append(f"{algo} {env_id} seed {seed}: {e}")
-                status = "FAILED"
-            left = len(todo) - done
-            eta = (time.time() - started) / done * left if done else float("nan")
-            print(f"[{done}/{len(todo)} done, {min(workers, left)} running, ETA {hms(eta)}] {algo} {env_id} seed {seed} {status}", flush=True)
+        pending = set(futures)
+        while pending:  # wait with a timeout, so that a signal is handled within a second
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in finished:
+                algo, env_id, seed, _ = futures[future]
+                done += 1
+                try:
+                    walls.append(future.result())
+                    status = f"finished in {hms(walls[-1])}"
+                except Exception as e:  # a failed run is reported, the others go on
+                    failures.append(f"{algo} {env_id} seed {seed}: {e}")
+                    status = "FAILED"
+                left = len(todo) - done
+                eta = (time.time() - started) / done * left
+                print(f"[{done}/{len(todo)} done, {min(workers, left)} running, ETA {hms(eta)}] {algo} {env_id} seed {seed} {status}", flush=True)
     except KeyboardInterrupt:
         for proc in list(live):
             proc.kill()
@@ -290,7 +293,7 @@ def table(rows):
                 continue
             mean = np.mean(finals)
             mark = "met" if mean >= target and len(finals) == len(SEEDS) else ("partial" if len(finals) < len(SEEDS) else "NOT met")
-            cells.append(f"{mean:.0f} ± {np.std(finals):.0f} ({len(finals)} seeds; target ≥ {target}: {mark})")
+            cells.append(f"{mean:.0f} ± {np.std(finals):.0f} ({len(finals)} seed{'s' if len(finals) > 1 else ''}; target ≥ {target}: {mark})")
         lines.append(f"| {algo}.py | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -308,9 +311,7 @@ def markdown(rows, curves):
     for algo in ALGOS:
         for source, values in PUBLISHED[algo]:
             out.write(f"| {algo}.py | {source} | " + " | ".join(values.get(e, "–") for e in ENVS) + " |\n")
-    out.write("\n## Every run\n\n| algo | env_id | seed | total_timesteps | final_return | wall_time_s | sps |\n|---|---|---|---|---|---|---|\n")
-    for r in rows:
-        out.write(f"| {r['algo']} | {r['env_id']} | {r['seed']} | {r['total_timesteps']} | {r['final_return']} | {r['wall_time_s']} | {r['sps']} |\n")
+    out.write("\nEvery run (wall time, SPS): `benchmark/results/mujoco_1m.csv`; every curve: `benchmark/results/mujoco_1m/`.\n")
     machines = sorted({header["machine"] for header, _, _ in curves.values()})
     out.write("\nMachines and package versions of the runs:\n\n" + "".join(f"- {m}\n" for m in machines))
     return out.getvalue()

@@ -11,6 +11,11 @@ compete for cores.
 
 Prints a table and writes benchmark/results/speed.csv and speed.md (with machine and
 package versions). Adding a script: add its name to SCRIPTS.
+
+A3C's scaling with cores: a3c.py with 1, 2, ... up to the number of cores workers on
+HalfCheetah-v5, interleaved and median of --repeats, and the speed-up over one worker:
+
+    python benchmark/speed.py --a3c-scaling      # writes benchmark/results/a3c_scaling.csv and .md
 """
 
 import argparse
@@ -27,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmark.common import REPO, machine_description, read_scalars, run_script, script_command  # noqa: E402
 from benchmark.configs import script_args  # noqa: E402
 
-SCRIPTS = ["reinforce", "a2c", "trpo", "ppo_kl", "ppo_clip"]
+SCRIPTS = ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"]
 ENVS = ["HalfCheetah-v5", "CartPole-v1"]
 BUDGET = {"HalfCheetah-v5": 20480, "CartPole-v1": 40960}
 
@@ -58,12 +63,46 @@ def raw_env_sps(env_id, num_envs, steps):
     return steps / elapsed
 
 
-def script_sps(script, env_id, budget):
+def script_sps(script, env_id, budget, extra=()):
     """The script's own charts/SPS at the end of a run of `budget` steps."""
-    command = script_command(script, env_id, 1, budget, script_args(script, env_id))
+    command = script_command(script, env_id, 1, budget, [*script_args(script, env_id), *extra])
     with tempfile.TemporaryDirectory() as workdir:
         sps = read_scalars(run_script(command, workdir), "charts/SPS")
     return sps[-1][1], command
+
+
+def a3c_scaling(repeats, max_workers, env_id="HalfCheetah-v5", budget=60000):
+    """a3c.py's SPS with 1 .. max_workers workers (interleaved, median of repeats), and the
+    speed-up over one worker; writes benchmark/results/a3c_scaling.csv and .md."""
+    counts = list(range(1, max_workers + 1))
+    raws, spss, commands = [], {k: [] for k in counts}, {}
+    for _ in range(repeats):
+        raws.append(raw_env_sps(env_id, 1, 20000))
+        for k in counts:
+            sps, command = script_sps("a3c", env_id, budget, ["--num-workers", str(k)])
+            spss[k].append(sps)
+            commands[k] = shlex.join(command)
+    raw = float(np.median(raws))
+    base = float(np.median(spss[1]))
+    rows = [{"workers": k, "sps": round(float(np.median(spss[k]))), "speedup": round(float(np.median(spss[k])) / base, 2),
+             "runs": " ".join(str(round(x)) for x in spss[k])} for k in counts]  # fmt: skip
+    table = ["| workers | sps (median) | speed-up over 1 worker | the runs' sps |", "|---|---|---|---|"]
+    table += [f"| {r['workers']} | {r['sps']} | {r['speedup']:.2f}x | {r['runs']} |" for r in rows]
+    print("\n".join(table))
+    results = os.path.join(REPO, "benchmark", "results")
+    with open(os.path.join(results, "a3c_scaling.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(results, "a3c_scaling.md"), "w") as f:
+        f.write(f"# a3c.py steps per second against the number of workers, {env_id}\n\n")
+        f.write(f"Recorded by `{shlex.join(['python', 'benchmark/speed.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.\n\n")
+        f.write(f"Machine: {machine_description()}.\n\n")
+        f.write(f"sps: a3c.py's own charts/SPS over a {budget}-step run (all workers together, from the moment every worker is ready "
+                f"to the moment the budget is spent); median of {repeats} runs, the worker counts interleaved. "
+                f"Raw single-environment rate in the same run: {raw:.0f} steps/s (median of {repeats}).\n\n")  # fmt: skip
+        f.write("\n".join(table) + "\n\nThe runs:\n\n" + "\n".join(f"    {c}" for c in commands.values()) + "\n")
+    print("written to benchmark/results/a3c_scaling.csv and a3c_scaling.md")
 
 
 def main():
@@ -72,7 +111,11 @@ def main():
     parser.add_argument("--envs", nargs="+", default=ENVS)
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each rate; the median is reported")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write benchmark/results/")
+    parser.add_argument("--a3c-scaling", action="store_true", help="measure only a3c.py's scaling with 1 .. --max-workers workers")
+    parser.add_argument("--max-workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
+    if args.a3c_scaling:
+        return a3c_scaling(args.repeats, args.max_workers)
 
     rows, commands = [], []
     for env_id in args.envs:

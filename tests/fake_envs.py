@@ -41,6 +41,21 @@ class MultiDiscreteActionEnv(gym.Env):
         return np.zeros(1, np.float32), 0.0, True, False, {}
 
 
+class FailingEnv(ConstantRewardEnv):
+    """Raises after `fail_after` steps: a worker's crash, for the shutdown tests."""
+
+    def __init__(self, fail_after=300):
+        super().__init__(horizon=10**9)
+        self.fail_after, self.steps = fail_after, 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps > self.fail_after:
+            raise RuntimeError("environment failure injected by tests.fake_envs")
+        return super().step(action)
+
+
 gym.register("ConstantRewardTruncated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": False})
 gym.register("ConstantRewardTerminated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": True})
 gym.register("MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
+gym.register("Failing-v0", entry_point=FailingEnv)

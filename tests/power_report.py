@@ -73,6 +73,7 @@ def main():
     parser.add_argument("--envs", nargs="+", default=ENVS)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--output", default=os.path.join(REPO, "tests", "baselines", "POWER.md"))
+    parser.add_argument("--replace", action="store_true", help="keep the report's other rows; replace only those of --algos x --envs")
     args = parser.parse_args()
 
     command = "python -m tests.power_report " + " ".join(sys.argv[1:])
@@ -80,7 +81,15 @@ def main():
     for key in keys:
         if key not in REGISTRY:
             sys.exit(f"error: {key} is not registered in tests/regression.py")
-    rows, all_as_expected = [], True
+    rows, all_as_expected, kept, produced = [], True, [], []
+    if args.replace and os.path.exists(args.output):
+        with open(args.output) as f:
+            for line in f:
+                cells = [c.strip() for c in line.split("|")]
+                if line.startswith(("Produced by", "Rows of --algos")):
+                    produced.append(line.strip())
+                elif len(cells) > 3 and (cells[1], cells[2]) in REGISTRY and (cells[1], cells[2]) not in keys:
+                    kept.append(line.rstrip("\n"))
     with tempfile.TemporaryDirectory() as directory:
         for script, env_id in keys:
             for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
@@ -91,16 +100,25 @@ def main():
                 detail = "; ".join(verdict.message.splitlines()[1:3])
                 rows.append(f"| {script} | {env_id} | {name} | {'pass' if verdict.passed else 'REJECTED'} | {'yes' if ok else '**NO**'} | {detail} |")
                 print(rows[-1], f"({time.time() - start:.0f} s)", flush=True)
-                write_report(args.output, command, rows, all_as_expected, done=len(rows) == 5 * len(keys))
+                expected_so_far = all_as_expected and not any("**NO**" in row for row in kept)
+                write_report(args.output, command, sorted_rows(kept + rows), expected_so_far, done=len(rows) == 5 * len(keys), produced=produced)
     print(f"written to {os.path.relpath(args.output, REPO)}")
     sys.exit(0 if all_as_expected else 1)
 
 
-def write_report(path, command, rows, all_as_expected, done):
+def sorted_rows(rows):
+    """Rows in the order of REGISTRY (script, environment), each group's variants in order."""
+    order = {key: i for i, key in enumerate(REGISTRY)}
+    return sorted(rows, key=lambda row: order.get(tuple(c.strip() for c in row.split("|")[1:3]), len(order)))
+
+
+def write_report(path, command, rows, all_as_expected, done, produced=()):
     """(Re)write the report after every row, so an interrupted run keeps what it measured."""
     with open(path, "w") as f:
         f.write("# Power of the learning-curve regression harness on real scripts\n\n")
-        f.write(f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.\n\n")
+        for line in produced:  # with --replace: the commands that produced the rows kept
+            f.write(f"{line}\n")
+        f.write(f"{'Rows of --algos x --envs replaced' if produced else 'Produced'} by `{command}` on {time.strftime('%Y-%m-%d')}.\n\n")
         f.write(f"Machine and versions: {machine_description()}.\n\n")
         f.write("Each row runs 3 seeds through the script's CLI at the fast-tier budget of tests/regression.py and judges them ")
         f.write("against the recorded baseline with the same criterion as `pytest`. The unchanged script runs on fresh seeds ")

@@ -52,6 +52,8 @@ REGISTRY = {
     ("reinforce", "InvertedPendulum-v5"): 245760,
     ("a2c", "CartPole-v1"): 163840,
     ("a2c", "InvertedPendulum-v5"): 81920,
+    ("a3c", "CartPole-v1"): 163840,
+    ("a3c", "InvertedPendulum-v5"): 61440,
     ("trpo", "CartPole-v1"): 65536,
     ("trpo", "InvertedPendulum-v5"): 49152,
     ("ppo_kl", "CartPole-v1"): 81920,

@@ -84,3 +84,18 @@ def test_bad_arguments_are_one_line_errors(args, hint):
     proc = runner(*args, check=False)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("error") and hint in lines[0], proc.stderr
+
+
+def test_killing_the_runner_loses_only_the_runs_in_flight(tmp_path):
+    import signal
+    import time
+
+    args = ["--algos", "a2c", "--envs", "InvertedPendulum-v5", "--seeds", 7, "--total-timesteps", 10**6, "--results", tmp_path]
+    proc = subprocess.Popen([sys.executable, RUN, *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # the run is in flight
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "rerun the same command to resume" in stderr, stderr
+    assert not list(tmp_path.rglob("*.csv")), "an unfinished run must leave no curve"
+    alive = subprocess.run(["pgrep", "-f", "InvertedPendulum-v5 --seed 7 --total-timesteps 1000000"], capture_output=True, text=True).stdout.split()
+    assert not alive, "the runner left its run behind"

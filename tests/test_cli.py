@@ -16,6 +16,7 @@ from tests.scripts import load, run_cli
 TINY = {
     "reinforce": ["--num-envs", "2", "--batch-size", "200"],
     "a2c": ["--num-envs", "2", "--num-steps", "16"],
+    "a3c": ["--num-workers", "2", "--num-steps", "16", "--log-every", "4"],
     "trpo": ["--num-envs", "2", "--num-steps", "128", "--vf-minibatches", "4", "--vf-epochs", "2"],
     "ppo_clip": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
     "ppo_kl": ["--num-envs", "2", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "2"],
@@ -23,16 +24,20 @@ TINY = {
 SCRIPTS = list(TINY)
 LOSS_TAGS = ["losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/kl"]
 EXTRA_TAGS = {"ppo_clip": ["losses/clipfrac"], "ppo_kl": ["losses/beta"], "reinforce": ["losses/advantage_std", "losses/return_std"],
+              "a3c": ["charts/SPS_worker0", "charts/SPS_worker1", "losses/explained_variance"],
               "trpo": ["losses/surrogate_improvement", "losses/line_search_steps", "losses/line_search_accepted", "losses/cg_residual"]}
 # REINFORCE finishes the episodes of its last batch, so a run may pass --total-timesteps by up
 # to one episode per environment (TINY runs 2 environments; episodes here last at most 1000).
 OVERRUN = {"reinforce": 2 * 1000}
 # One gradient step per batch: REINFORCE needs more steps for V to reach its fixed point.
 TRUNCATION_BUDGET = {"reinforce": 32768}
+# Synchronous for the determinism test (later arguments override earlier ones).
+ONE_WORKER = {"a3c": ["--num-workers", "1"]}
 # Per script: hyper-parameters that contradict each other, and a word the error must name.
 INCONSISTENT = {
     "reinforce": (["--batch-size", "5000", "--total-timesteps", "1000"], "--total-timesteps"),
     "a2c": (["--num-envs", "8", "--num-steps", "5", "--total-timesteps", "20"], "--total-timesteps"),
+    "a3c": (["--num-workers", "8", "--num-steps", "5", "--total-timesteps", "20"], "--total-timesteps"),
     "trpo": (["--vf-minibatches", "30"], "--vf-minibatches"),
     "ppo_kl": (["--num-minibatches", "30"], "--num-minibatches"),
     "ppo_clip": (["--num-minibatches", "30"], "--num-minibatches"),
@@ -101,11 +106,13 @@ def test_capture_video_writes_mp4_headless(script, tmp_path):
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "HalfCheetah-v5"])
 def test_same_seed_gives_bit_identical_curve(script, env_id, tmp_path):
+    # A3C's workers race for the shared parameters; with one worker nothing races, and it too
+    # must be deterministic.
     budget = 1024 if env_id == "CartPole-v1" else 2048  # HalfCheetah episodes last 1000 steps
     curves = []
     for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
         (tmp_path / name).mkdir()
-        ok(run_cli(script, "--env-id", env_id, "--seed", seed, "--total-timesteps", budget, *TINY[script], cwd=tmp_path / name))
+        ok(run_cli(script, "--env-id", env_id, "--seed", seed, "--total-timesteps", budget, *TINY[script], *ONE_WORKER.get(script, []), cwd=tmp_path / name))
         run_dir = str(the_run_dir(tmp_path / name))
         curves.append([read_scalars(run_dir, tag) for tag in ["charts/episodic_return", "losses/value_loss", "losses/policy_loss"]])
     assert len(curves[0][0]) >= 2

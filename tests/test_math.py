@@ -8,7 +8,7 @@ import torch
 
 from tests.scripts import load
 
-SCRIPTS = ["reinforce", "a2c", "trpo", "ppo_kl", "ppo_clip"]
+SCRIPTS = ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"]
 MODULES = {name: load(name) for name in SCRIPTS}
 
 

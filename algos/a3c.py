@@ -1,0 +1,759 @@
+"""A3C: asynchronous advantage actor-critic.
+
+Mnih, Badia, Mirza, Graves, Lillicrap, Harley, Silver, Kavukcuoglu (2016), "Asynchronous
+Methods for Deep Reinforcement Learning", arXiv:1602.01783, algorithm S3.
+
+K worker processes, each with one environment and a local copy theta' of the global
+parameters theta (in shared memory), repeat without any lock (Hogwild):
+
+    theta' <- theta                                       (synchronise)
+    act with pi_theta' for up to t_max steps or until the episode ends
+    R = 0 at termination, V(s_t) otherwise                (V(final obs) at a time-limit truncation)
+    for i = t-1 .. t_start:  R <- r_i + gamma R
+        dtheta' += grad log pi_theta'(a_i|s_i) (R - V(s_i)) + c_2 grad H[pi_theta'](s_i)
+        dtheta' += c_1 d(R - V(s_i))^2 / dtheta'
+    apply dtheta' to theta with the shared RMSProp            (no lock)
+    T <- T + t  (global step counter, the run stops at T_max)
+
+The backward walk R <- r_i + gamma R is GAE(gamma, lambda=1) (compute_gae below, as in
+a2c.py), and the loss is A2C's on the worker's own segment:
+    A_i  = R_i - V(s_i),   loss = -E[log pi(a_i|s_i) A_i] + c_1 E[(V(s_i) - R_i)^2] - c_2 H.
+The optimiser is the paper's non-centred RMSProp whose statistics g are shared by all workers:
+    g     <- alpha g + (1 - alpha) dtheta^2
+    theta <- theta - eta dtheta / sqrt(g + eps)
+The worker hands its gradient to that step as an argument (never through the global
+parameters' .grad, which is how the widely copied pytorch-a3c loses track of it on torch >= 2).
+
+Observation normalisation (Box actions): one set of running statistics in shared memory,
+updated under a lock by every worker, so that all workers and the saved model see the same
+normalisation. Reward scaling keeps one running return statistic per worker. The main process
+writes TensorBoard from a queue fed by the workers. The knobs that matter: num_workers,
+num_steps (t_max), learning_rate, ent_coef. The defaults are a2c.py's: t_max = 5, RMSProp with
+learning rate 7e-4, alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99, 64-64 tanh networks.
+"""
+
+import os
+import queue
+import random
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+import torch.nn as nn
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+SCRIPT = os.path.basename(__file__)
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (part of the run directory's name)"""
+    seed: int = 1
+    """seed of torch, numpy, random and the environments"""
+    torch_deterministic: bool = True
+    """use torch's deterministic algorithms (A3C's curve still varies: workers race)"""
+    torch_threads: int = 1
+    """torch intra-op threads; one is fastest for these small networks"""
+    env_id: str = "HalfCheetah-v5"
+    """the gymnasium environment id"""
+    total_timesteps: int = 1_000_000
+    """total environment steps of the run (all workers together)"""
+    num_workers: int = os.cpu_count() or 1
+    """number of worker processes (actor-learners), each with one environment"""
+    capture_video: bool = False
+    """record videos of worker 0's environment and of the evaluation episodes into videos/"""
+    save_model: bool = False
+    """save weights, observation statistics and args to runs/<run>/model.pt, then evaluate"""
+    eval_episodes: int = 10
+    """number of episodes of the evaluation after training or from --eval-checkpoint"""
+    eval_checkpoint: Optional[str] = None
+    """evaluate this saved model.pt on --env-id instead of training"""
+    normalize_obs: bool = True
+    """continuous actions only: normalise observations by running mean and std"""
+    normalize_reward: bool = True
+    """continuous actions only: divide rewards by the running std of the discounted return"""
+    clip_actions: bool = True
+    """continuous actions only: clip actions to the action space bounds before env.step"""
+
+    # Algorithm-specific arguments
+    learning_rate: float = 7e-4
+    """RMSProp learning rate"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to zero over the run"""
+    num_steps: int = 5
+    """steps per worker per update, at most (t_max, the n of the n-step return)"""
+    gamma: float = 0.99
+    """discount factor gamma"""
+    gae_lambda: float = 1.0
+    """GAE lambda: 1 is the n-step return, 0 the one-step TD advantage"""
+    rmsprop_alpha: float = 0.99
+    """shared RMSProp smoothing constant alpha"""
+    rmsprop_eps: float = 1e-5
+    """shared RMSProp epsilon (inside the square root, as in the paper)"""
+    norm_adv: bool = False
+    """normalise advantages within each segment"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient c_2"""
+    vf_coef: float = 0.5
+    """value loss coefficient c_1"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clipping threshold"""
+    shared_trunk: bool = False
+    """one hidden body for actor and critic (two heads) instead of two networks"""
+    hidden_size: int = 64
+    """units in each of the two tanh hidden layers of actor and critic"""
+    log_every: int = 100
+    """updates between a worker's messages to the TensorBoard writer (losses averaged over them)"""
+
+
+def fail(message):
+    """Stop with a one-line error that says what to change (before anything is written)."""
+    raise SystemExit(f"error: {message}")
+
+
+def _mujoco_warning(message):
+    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
+    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
+    # the others.
+    if "settotalmass" not in message:
+        print(f"MuJoCo warning: {message}", file=sys.stderr)
+
+
+def make_env(env_id, idx, capture_video, video_dir):
+    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
+
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return gym.wrappers.RecordEpisodeStatistics(env)
+
+    return thunk
+
+
+def check_env(env_id):
+    """Make one environment to read its spaces; a clear error for anything unsupported."""
+    try:
+        import mujoco
+
+        mujoco.set_mju_user_warning(_mujoco_warning)
+    except ImportError:
+        pass
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+        fail(f"unknown or unavailable --env-id {env_id!r} ({e}); pick a registered id such as CartPole-v1 or HalfCheetah-v5")
+    obs_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        fail(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: pick another --env-id")
+    if not (isinstance(action_space, gym.spaces.Discrete) or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
+        fail(f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: pick another --env-id")
+    return obs_space, action_space
+
+
+class RunningMeanStd:
+    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm).
+    Updated in place, so that its arrays can be views of shared memory (see shared_stats)."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = np.full((), 1e-4)
+
+    def update(self, x):
+        batch_count = x.shape[0]
+        batch_mean = x.sum(axis=0) / batch_count
+        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.mean[...] = self.mean + delta * batch_count / total
+        self.var[...] = m2 / total
+        self.count[...] = total
+
+
+def shared_stats(tensors, shape):
+    """A RunningMeanStd whose mean, var and count are numpy views of three shared-memory
+    tensors: every worker that builds one from the same tensors updates the same statistics."""
+    rms = RunningMeanStd(shape)
+    rms.mean, rms.var, rms.count = (t.numpy() for t in tensors)
+    return rms
+
+
+def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
+    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
+    return np.clip((obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps), -clip, clip).astype(np.float32)
+
+
+def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
+    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
+    # each environment's running discounted return (reset to 0 at the end of an episode)
+    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
+
+
+def compute_gae(rewards, values, next_values, terminations, dones, gamma, gae_lambda):
+    """GAE(gamma, lambda) advantages and value targets over a rollout of shape [T, N].
+
+    next_values[t] is V(s_{t+1}): the value of the next observation, or of the final
+    observation when the episode was truncated at step t.
+        delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)
+        A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
+        R_t     = A_t + V(s_t)
+    done_t = terminated_t or truncated_t: the recursion never crosses an episode boundary.
+    """
+    advantages = np.zeros_like(rewards)
+    last_gae = np.zeros_like(rewards[0])
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + gamma * next_values[t] * (1.0 - terminations[t]) - values[t]
+        last_gae = delta + gamma * gae_lambda * (1.0 - dones[t]) * last_gae
+        advantages[t] = last_gae
+    return advantages, advantages + values
+
+
+def normalize_advantages(advantages, eps=1e-8):
+    # A' = (A - mean(A)) / (std(A) + eps)
+    return (advantages - advantages.mean()) / (advantages.std() + eps)
+
+
+def policy_gradient_loss(log_probs, advantages):
+    # -L^PG = -E[ log pi_theta(a_t|s_t) A_t ]; its gradient is the policy gradient estimate
+    # -E[ grad log pi_theta(a_t|s_t) A_t ], with A_t held constant (no gradient through it)
+    return -(log_probs * advantages.detach()).mean()
+
+
+def value_loss(values, returns):
+    # L^VF = 0.5 E[(V(s_t) - R_t)^2]
+    return 0.5 * ((values - returns) ** 2).mean()
+
+
+def approx_kl(logratio):
+    # KL[pi_old, pi_theta] ~ E[(r - 1) - log r], an unbiased, non-negative estimator (Schulman's k3)
+    return ((logratio.exp() - 1) - logratio).mean()
+
+
+def annealed_learning_rate(learning_rate, iteration, num_iterations):
+    # lr_i = lr_0 * (1 - (i - 1) / num_iterations) for iteration i = 1 .. num_iterations
+    return learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+
+
+def explained_variance(values, returns):
+    # 1 - Var[R - V] / Var[R]: 1 is a perfect critic, 0 no better than a constant
+    var_returns = np.var(returns)
+    return np.nan if var_returns == 0 else 1.0 - np.var(returns - values) / var_returns
+
+
+def gaussian_log_prob(mean, log_std, action):
+    # log N(a; mu, sigma^2 I) = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
+    return (-0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+
+
+def gaussian_entropy(log_std):
+    # H[N(mu, sigma^2 I)] = sum_i [ log sigma_i + log(2 pi e) / 2 ]
+    return (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
+
+
+def categorical_log_prob(logits, action):
+    # log pi(a|s) = logits_a - log sum_b exp(logits_b)
+    return torch.log_softmax(logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_entropy(logits):
+    # H[pi(.|s)] = -sum_a pi(a|s) log pi(a|s)
+    log_p = torch.log_softmax(logits, -1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
+def gaussian_kl(mean_old, log_std_old, mean, log_std):
+    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i) + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
+    return (log_std - log_std_old + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp()) - 0.5).sum(-1)
+
+
+def categorical_kl(logits_old, logits):
+    # KL[p_old || p] = sum_a p_old(a) (log p_old(a) - log p(a))
+    log_p_old, log_p = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
+    return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
+
+
+class SharedRMSprop:
+    """The A3C paper's non-centred RMSProp, its statistics g shared by every worker:
+        g     <- alpha g + (1 - alpha) dtheta^2
+        theta <- theta - eta dtheta / sqrt(g + eps)
+    g lives in shared memory beside theta; create it before the workers start. Workers call
+    step() with their own gradients, without a lock (Hogwild)."""
+
+    def __init__(self, params, alpha=0.99, eps=1e-5):
+        self.params = list(params)
+        self.square_avg = [torch.zeros_like(p).share_memory_() for p in self.params]
+        self.alpha, self.eps = alpha, eps
+
+    @torch.no_grad()
+    def step(self, grads, lr):
+        for theta, g, dtheta in zip(self.params, self.square_avg, grads):
+            g.mul_(self.alpha).addcmul_(dtheta, dtheta, value=1.0 - self.alpha)
+            theta.addcdiv_(dtheta, (g + self.eps).sqrt(), value=-lr)
+
+
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def mlp(in_dim, hidden_size, out_dim, out_std):
+    return nn.Sequential(
+        layer_init(nn.Linear(in_dim, hidden_size)),
+        nn.Tanh(),
+        layer_init(nn.Linear(hidden_size, hidden_size)),
+        nn.Tanh(),
+        layer_init(nn.Linear(hidden_size, out_dim), std=out_std),
+    )
+
+
+class Agent(nn.Module):
+    """Actor and critic: separate 64-64 tanh networks, or one shared 64-64 tanh body with two
+    linear heads. Discrete actions: Categorical over logits. Box actions: diagonal Gaussian
+    with a state-independent, learned log-std."""
+
+    def __init__(self, obs_dim, action_space, hidden_size=64, shared_trunk=False):
+        super().__init__()
+        self.continuous = isinstance(action_space, gym.spaces.Box)
+        act_dim = action_space.shape[0] if self.continuous else int(action_space.n)
+        if shared_trunk:  # the same body module in both: its gradient sums both losses
+            trunk = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden_size)), nn.Tanh(), layer_init(nn.Linear(hidden_size, hidden_size)), nn.Tanh())
+            self.critic = nn.Sequential(trunk, layer_init(nn.Linear(hidden_size, 1), std=1.0))
+            self.actor = nn.Sequential(trunk, layer_init(nn.Linear(hidden_size, act_dim), std=0.01))
+        else:
+            self.critic = mlp(obs_dim, hidden_size, 1, out_std=1.0)
+            self.actor = mlp(obs_dim, hidden_size, act_dim, out_std=0.01)
+        if self.continuous:
+            self.actor_logstd = nn.Parameter(torch.zeros(act_dim))
+
+    def get_value(self, obs):
+        return self.critic(obs).squeeze(-1)
+
+    def get_action_and_value(self, obs, action=None):
+        """Sample an action (if none is given); return it, log pi(a|s), H, V(s), and the
+        distribution's parameters (the Gaussian's mean or the logits)."""
+        out = self.actor(obs)
+        if self.continuous:
+            log_std = self.actor_logstd.expand_as(out)
+            if action is None:
+                action = out + log_std.exp() * torch.randn_like(out)
+            log_prob, entropy = gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)
+        else:
+            if action is None:
+                action = torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
+            log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
+        return action, log_prob, entropy, self.get_value(obs), out
+
+    def get_deterministic_action(self, obs):
+        """The mean action (Box) or the most likely one (Discrete), for evaluation."""
+        out = self.actor(obs)
+        return out if self.continuous else out.argmax(-1)
+
+
+def save_checkpoint(path, agent, obs_rms, args):
+    torch.save(
+        {
+            "model": agent.state_dict(),
+            "obs_rms": None if obs_rms is None else {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")},
+            "args": asdict(args),
+        },
+        path,
+    )
+
+
+def load_checkpoint(path, env_id):
+    """Rebuild the agent and its frozen observation statistics; one-line errors on mismatch."""
+    if not os.path.isfile(path):
+        fail(f"checkpoint {path!r} not found: pass the model.pt of a run trained with --save-model")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        saved_args, state = ckpt["args"], ckpt["model"]
+    except Exception as e:
+        fail(f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
+    obs_space, action_space = check_env(env_id)
+    agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"])
+    try:
+        agent.load_state_dict(state)
+    except RuntimeError:
+        fail(f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ from {env_id}'s: pass --env-id {saved_args['env_id']}")
+    obs_rms = None
+    if ckpt["obs_rms"] is not None:
+        obs_rms = RunningMeanStd(obs_space.shape)
+        obs_rms.mean, obs_rms.var = ckpt["obs_rms"]["mean"].numpy(), ckpt["obs_rms"]["var"].numpy()
+        obs_rms.count = float(ckpt["obs_rms"]["count"])
+    return agent, obs_rms, saved_args
+
+
+def evaluate(model_path, env_id, eval_episodes, seed, capture_video=False, video_dir=None):
+    """Returns of eval_episodes episodes with the deterministic policy and frozen statistics."""
+    agent, obs_rms, _ = load_checkpoint(model_path, env_id)
+    agent.eval()
+    envs = gym.vector.SyncVectorEnv([make_env(env_id, 0, capture_video, video_dir)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs, _ = envs.reset(seed=seed)
+    episodic_returns = []
+    while len(episodic_returns) < eval_episodes:
+        obs = normalize_obs(obs, obs_rms) if obs_rms is not None else obs.astype(np.float32)
+        with torch.inference_mode():
+            action = agent.get_deterministic_action(torch.from_numpy(obs)).numpy()
+        if agent.continuous:
+            action = np.clip(action, envs.single_action_space.low, envs.single_action_space.high)
+        obs, _, _, _, infos = envs.step(action)
+        if "final_info" in infos and "episode" in infos["final_info"]:
+            episodic_returns.append(float(infos["final_info"]["episode"]["r"][0]))
+    envs.close()
+    return episodic_returns
+
+
+def make_run_dir(env_id, exp_name, seed):
+    """runs/{env_id}__{exp_name}__{seed}__{unix time}, with a suffix if that name is taken."""
+    base = f"runs/{env_id}__{exp_name}__{seed}__{int(time.time())}"
+    run_dir, n = base, 0
+    while True:
+        try:
+            os.makedirs(run_dir)
+            return run_dir
+        except FileExistsError:
+            n += 1
+            run_dir = f"{base}-{n}"
+
+
+def validate_args(args):
+    if args.num_workers < 1 or args.num_steps < 1:
+        fail("--num-workers and --num-steps must be positive")
+    batch_size = args.num_workers * args.num_steps
+    if args.total_timesteps < batch_size:
+        fail(f"--total-timesteps {args.total_timesteps} is less than one segment per worker (num_workers * num_steps = {batch_size}); raise it or use fewer workers")
+    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
+        fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
+    if args.log_every < 1:
+        fail("--log-every must be positive")
+
+
+def update_global(local_agent, optimizer, loss, lr, max_grad_norm):
+    """dtheta' of this segment's loss alone (the local gradients are cleared first), clipped,
+    then applied to the global theta by the shared optimiser."""
+    local_agent.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(local_agent.parameters(), max_grad_norm)  # g <- g * min(1, max_norm / ||g||)
+    optimizer.step([p.grad for p in local_agent.parameters()], lr)
+
+
+def worker(rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, parent):
+    """A worker process: runs one actor-learner and reports its exception to the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and sets `stop`
+    try:
+        actor_learner(rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, parent)
+    except Exception as e:
+        messages.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
+        raise SystemExit(1)
+
+
+def actor_learner(rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, parent):
+    """Algorithm S3 in one worker: its own environment and local parameters theta'. Stops when
+    the budget is spent, when `stop` is set, or when its parent process is gone."""
+    seed = args.seed + rank  # per-worker seeds: seed, seed + 1, ...
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(1)
+    obs_space, action_space = check_env(args.env_id)
+    continuous = isinstance(action_space, gym.spaces.Box)
+
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, rank, args.capture_video, f"videos/{run_name}")],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    envs.action_space.seed(seed)
+    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
+    return_rms = RunningMeanStd() if continuous and args.normalize_reward else None
+    discounted_return = np.zeros(1)
+    low, high = (action_space.low, action_space.high) if continuous else (None, None)
+
+    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk)  # theta', the local copy
+
+    T, N = args.num_steps, 1
+    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
+    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
+    logprobs_buf = np.zeros((T, N), np.float32)
+    rewards_buf = np.zeros((T, N), np.float32)
+    terminations_buf = np.zeros((T, N), np.float32)
+    dones_buf = np.zeros((T, N), np.float32)
+    values_buf = np.zeros((T, N), np.float32)
+    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)  # pi_old's mean or logits
+    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
+
+    def prepare(obs, update):
+        if obs_rms is None:
+            return obs.astype(np.float32)
+        if update:
+            with obs_lock:  # the statistics are shared by every worker
+                obs_rms.update(obs)
+        return normalize_obs(obs, obs_rms)
+
+    stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "explained_variance": 0.0}
+    my_steps, num_updates = 0, 0
+    next_obs, _ = envs.reset(seed=seed)
+    next_obs = prepare(next_obs, update=True)
+    messages.put(("ready", rank))
+    while not go.wait(timeout=1.0):  # start together, so that SPS measures training only
+        if stop.is_set() or os.getppid() != parent:
+            messages.cancel_join_thread()
+            return
+    start_time = time.time()
+
+    while not stop.is_set() and os.getppid() == parent:
+        with torch.no_grad():  # synchronise: theta' <- theta
+            for local, shared in zip(agent.parameters(), global_agent.parameters()):
+                local.copy_(shared)
+
+        # ---- rollout: up to t_max steps of this worker's environment, or to the end of the episode ----
+        final_values_buf[:] = 0.0
+        truncated_buf = np.zeros((T, N), bool)
+        t = 0  # steps taken in this segment
+        for step in range(T):
+            with global_step.get_lock():  # T <- T + 1 on the shared counter, until T_max
+                if global_step.value >= args.total_timesteps:
+                    break
+                global_step.value += 1
+                step_now = global_step.value
+            obs_buf[step] = next_obs
+            with torch.inference_mode():
+                action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(next_obs))
+            action = action.numpy()
+            actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob.numpy(), value.numpy()
+            dists_buf[step] = dist.numpy()
+
+            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
+            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
+            dones = terminations | truncations
+            if return_rms is not None:
+                discounted_return = discounted_return * args.gamma + reward
+                return_rms.update(discounted_return)
+                reward = scale_reward(reward, return_rms)
+                discounted_return[dones] = 0.0
+            next_obs = prepare(next_obs, update=True)
+            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
+
+            if truncations.any():  # bootstrap from the final observation of a truncated episode
+                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
+                with torch.inference_mode():
+                    final_values_buf[step, truncations] = agent.get_value(torch.from_numpy(final_obs)).numpy()
+                truncated_buf[step] = truncations
+            if "final_info" in infos and "episode" in infos["final_info"]:
+                ep = infos["final_info"]["episode"]
+                messages.put(("episode", step_now, float(ep["r"][0]), int(ep["l"][0])))
+            t = step + 1
+            if dones[0]:
+                break
+        if t == 0:  # the budget is spent
+            messages.put(("done", rank, time.time()))
+            break
+        my_steps += t
+
+        # ---- advantages: R <- r_i + gamma R from R = V(s_t) (0 after a termination), as GAE(gamma, 1) ----
+        with torch.inference_mode():
+            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
+        next_values = np.concatenate([values_buf[1:t], last_value[None]])
+        next_values = np.where(truncated_buf[:t], final_values_buf[:t], next_values)
+        advantages, returns = compute_gae(rewards_buf[:t], values_buf[:t], next_values, terminations_buf[:t], dones_buf[:t], args.gamma, args.gae_lambda)
+
+        # ---- update: dtheta' from this segment, applied to theta by the shared RMSProp ----
+        b_obs = torch.from_numpy(obs_buf[:t].reshape((-1,) + obs_space.shape))
+        b_actions = torch.from_numpy(actions_buf[:t].reshape((-1,) + action_space.shape))
+        b_logprobs = torch.from_numpy(logprobs_buf[:t].reshape(-1))
+        b_advantages = torch.from_numpy(advantages.reshape(-1))
+        b_returns = torch.from_numpy(returns.reshape(-1))
+        b_dists = torch.from_numpy(dists_buf[:t].reshape(t * N, -1))
+        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
+        lr = annealed_learning_rate(args.learning_rate, step_now, args.total_timesteps) if args.anneal_lr else args.learning_rate
+
+        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
+        b_advantages = normalize_advantages(b_advantages) if args.norm_adv and t > 1 else b_advantages
+        pg_loss = policy_gradient_loss(newlogprob, b_advantages)
+        v_loss = value_loss(newvalue, b_returns)
+        entropy_loss = entropy.mean()
+        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+
+        update_global(agent, optimizer, loss, lr, args.max_grad_norm)
+
+        stats["policy_loss"] += pg_loss.item()
+        stats["value_loss"] += v_loss.item()
+        stats["entropy"] += entropy_loss.item()
+        stats["explained_variance"] += np.nan_to_num(explained_variance(values_buf[:t].reshape(-1), returns.reshape(-1)))
+        num_updates += 1
+        if num_updates % args.log_every == 0:
+            with torch.no_grad():  # d: the exact mean KL[pi_theta', pi_theta] on this segment after the update
+                _, newlogprob, _, _, new_dists = global_agent.get_action_and_value(b_obs, b_actions)
+                d = (gaussian_kl(b_dists, old_log_std, new_dists, global_agent.actor_logstd) if continuous else categorical_kl(b_dists, new_dists)).mean().item()
+                kl = approx_kl(newlogprob - b_logprobs).item()
+            means = {key: total / args.log_every for key, total in stats.items()}
+            messages.put(("log", rank, step_now, dict(means, kl=d, approx_kl=kl), lr, my_steps / (time.time() - start_time)))
+            stats = dict.fromkeys(stats, 0.0)
+
+    if stop.is_set() or os.getppid() != parent:  # stopped early: do not wait to flush the queue
+        messages.cancel_join_thread()
+    envs.close()
+
+
+def raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def train(args):
+    """Train A3C; returns the run directory and the (global_step, episodic_return) pairs."""
+    validate_args(args)
+    obs_space, action_space = check_env(args.env_id)
+    continuous = isinstance(action_space, gym.spaces.Box)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
+
+    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
+    run_name = os.path.basename(run_dir)
+    writer = SummaryWriter(run_dir)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
+
+    # ---- shared state, created before the workers start ----
+    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk)
+    agent.share_memory()
+    optimizer = SharedRMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
+    obs_stats = None
+    if continuous and args.normalize_obs:
+        rms = RunningMeanStd(obs_space.shape)
+        obs_stats = tuple(torch.from_numpy(x).share_memory_() for x in (rms.mean, rms.var, rms.count))
+    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
+    ctx = mp.get_context("spawn")
+    global_step = ctx.Value("q", 0)
+    steps_taken = global_step.get_obj()  # read without the lock: the main process never holds it, so a killed main cannot leave it held
+    obs_lock, messages, go, stop = ctx.Lock(), ctx.Queue(), ctx.Event(), ctx.Event()
+    workers = [
+        ctx.Process(target=worker, args=(rank, args, run_name, agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, os.getpid()), daemon=True)
+        for rank in range(args.num_workers)
+    ]
+
+    # ---- the main process: start the workers, write TensorBoard from their messages ----
+    episodic_returns = []
+    error, interrupted, ready = None, False, 0
+    start_time = end_time = time.time()
+    print_every, next_print = max(1, args.total_timesteps // 20), max(1, args.total_timesteps // 20)
+    for w in workers:
+        w.start()
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops the run like Ctrl-C
+    try:
+        while True:
+            try:
+                message = messages.get(timeout=0.2)
+            except queue.Empty:
+                if any(w.exitcode not in (None, 0) for w in workers):  # died without a message (killed)
+                    dead = next(i for i, w in enumerate(workers) if w.exitcode not in (None, 0))
+                    error = error or f"worker {dead} died with exit code {workers[dead].exitcode}"
+                if error or all(w.exitcode is not None for w in workers):
+                    break
+                continue
+            kind = message[0]
+            if kind == "ready":
+                ready += 1
+                if ready == args.num_workers:  # every worker is set up: the clock starts
+                    print(f"{args.num_workers} workers started", flush=True)
+                    start_time = time.time()
+                    go.set()
+            elif kind == "episode":
+                _, step, episodic_return, length = message
+                episodic_returns.append((step, episodic_return))
+                writer.add_scalar("charts/episodic_return", episodic_return, step)
+                writer.add_scalar("charts/episodic_length", length, step)
+            elif kind == "log":
+                _, rank, step, means, lr, worker_sps = message
+                sps = int(steps_taken.value / (time.time() - start_time))
+                writer.add_scalar("charts/learning_rate", lr, step)
+                writer.add_scalar("charts/SPS", sps, step)
+                writer.add_scalar(f"charts/SPS_worker{rank}", worker_sps, step)
+                for key, value in means.items():
+                    writer.add_scalar(f"losses/{key}", value, step)
+                if step >= next_print:
+                    next_print += print_every
+                    recent = [r for _, r in episodic_returns[-20:]]
+                    mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
+                    print(f"step {step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}", flush=True)
+            elif kind == "done":  # a worker found the budget spent: the clock stops
+                end_time = max(end_time, message[2])
+            elif kind == "error":
+                _, rank, error_line, details = message
+                error = f"worker {rank} failed: {error_line}"
+                print(details, file=sys.stderr)
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    # ---- shutdown: stop every worker, wait a few seconds, then terminate what is left ----
+    stop.set()
+    deadline = time.time() + 5.0
+    for w in workers:
+        while w.is_alive() and time.time() < deadline:
+            w.join(timeout=0.1)
+            while True:  # drain, so that no worker blocks on a full queue
+                try:
+                    messages.get_nowait()
+                except (queue.Empty, OSError, EOFError):
+                    break
+        if w.is_alive():
+            w.terminate()
+            w.join()
+    end_time = end_time if end_time > start_time else time.time()
+    sps = int(steps_taken.value / max(end_time - start_time, 1e-9))
+    writer.add_scalar("charts/SPS", sps, steps_taken.value)
+    print(f"step {steps_taken.value:>9d}  SPS {sps:>5d}  ({args.num_workers} workers)", flush=True)
+
+    eval_returns = None
+    if args.save_model:
+        model_path = f"{run_dir}/model.pt"
+        save_checkpoint(model_path, agent, obs_rms, args)
+        print(f"model saved to {model_path}")
+        if error is None and not interrupted:
+            eval_returns = evaluate(model_path, args.env_id, args.eval_episodes, args.seed + 100_000, args.capture_video, f"videos/{run_name}-eval")
+            for i, r in enumerate(eval_returns):
+                writer.add_scalar("eval/episodic_return", r, i)
+            print(f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} over {len(eval_returns)} episodes")
+    writer.close()
+    if error is not None:
+        raise SystemExit(f"error: {error}")
+    if interrupted:
+        raise SystemExit(f"interrupted at step {steps_taken.value}; TensorBoard flushed to {run_dir}")
+    return {"run_dir": run_dir, "episodic_returns": sorted(episodic_returns), "eval_returns": eval_returns}
+
+
+def evaluate_checkpoint(args):
+    """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
+    returns = evaluate(args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}")
+    run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
+    with SummaryWriter(run_dir) as writer:
+        for i, r in enumerate(returns):
+            writer.add_scalar("eval/episodic_return", r, i)
+    for i, r in enumerate(returns):
+        print(f"eval episode {i}: return {r:.1f}")
+    print(f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} over {len(returns)} episodes")
+    return returns
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    evaluate_checkpoint(args) if args.eval_checkpoint else train(args)
