@@ -24,6 +24,7 @@ from tests.scripts import load
 ADVANTAGE_LINE = {
     "reinforce": r"\n( +)b_advantages = normalize_advantages\(.*\n",
     "a2c": r"\n( +)b_advantages = normalize_advantages\(.*\n",
+    "a3c": r"\n( +)b_advantages = normalize_advantages\(.*\n",
     "trpo": r"\n( +)b_advantages = normalize_advantages\(.*\n",
     "ppo_clip": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
     "ppo_kl": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
