@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from benchmark.common import REPO, machine_description
-from tests.regression import ENVS, REGISTRY, check, settings
+from tests.regression import BASELINE_SEEDS, ENVS, REGISTRY, check, settings
 from tests.scripts import load
 
 # The line after which a copy of the script flips the advantage's sign, per script.
@@ -29,7 +29,6 @@ ADVANTAGE_LINE = {
     "ppo_clip": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
     "ppo_kl": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
 }
-FRESH_SEEDS = [4, 5, 6]
 
 
 def override(extra, flag, value):
@@ -58,9 +57,11 @@ def flipped_copy(script, directory):
 def variants(script, env_id, directory):
     """[(name, extra arguments, script file or None, seeds or None, expected verdict)]."""
     _, _, extra = settings(script, env_id)
+    first = max(BASELINE_SEEDS.get((script, env_id), [3])) + 1  # seeds no baseline has seen
+    fresh = [first, first + 1, first + 2]
     lr = float(extra[extra.index("--learning-rate") + 1]) if "--learning-rate" in extra else load(script).Args.learning_rate
     return [
-        ("unchanged, fresh seeds 4-6", extra, None, FRESH_SEEDS, True),
+        (f"unchanged, fresh seeds {fresh[0]}-{fresh[-1]}", extra, None, fresh, True),
         ("learning rate 0", override(extra, "--learning-rate", 0.0), None, None, False),
         ("advantage sign flipped", extra, flipped_copy(script, directory), None, False),
         (f"learning rate / 10 ({lr / 10:g})", override(extra, "--learning-rate", lr / 10), None, None, False),
@@ -123,7 +124,7 @@ def write_report(path, command, rows, all_as_expected, done, produced=()):
         f.write(f"Machine and versions: {machine_description()}.\n\n")
         f.write("Each row runs 3 seeds through the script's CLI at the fast-tier budget of tests/regression.py and judges them ")
         f.write("against the recorded baseline with the same criterion as `pytest`. The unchanged script runs on fresh seeds ")
-        f.write("(4-6; the baseline was recorded with 1-3) and must pass; every broken variant must be rejected. ")
+        f.write("(seeds the baseline was not recorded with) and must pass; every broken variant must be rejected. ")
         f.write("Statistics: AUC is the mean of the binned curve, final the mean of its last quarter.\n\n")
         f.write("| script | env | variant | verdict | as expected | statistics (current vs baseline) |\n|---|---|---|---|---|---|\n")
         f.write("\n".join(rows) + "\n\n")

@@ -61,6 +61,11 @@ REGISTRY = {
     ("ppo_clip", "CartPole-v1"): 49152,
     ("ppo_clip", "InvertedPendulum-v5"): 61440,
 }
+# Where 3 recorded seeds understate a script's seed-to-seed spread, its fast baseline records
+# more seeds than the check runs (the check still runs seeds 1-3 against all of them).
+# REINFORCE on InvertedPendulum: with seeds 1-3 recorded, fresh seeds 4-6 of the unchanged script
+# were rejected (AUC 572 against 784, tolerance 119; tests/baselines/POWER.md).
+BASELINE_SEEDS = {("reinforce", "InvertedPendulum-v5"): [1, 2, 3, 4, 5, 6, 7, 8]}
 ENVS = ["CartPole-v1", "InvertedPendulum-v5"]
 TIERS = {"fast": {"seeds": [1, 2, 3], "budget_factor": 1}, "slow": {"seeds": [1, 2, 3, 4, 5], "budget_factor": 2}}
 
@@ -100,6 +105,7 @@ def run_seeds(script, env_id, seeds, budget, extra, workers=1, script_file=None)
 def record(script, env_id, tier="fast", workers=2):
     """Run the registered seeds and write the baseline CSV with its provenance header."""
     seeds, budget, extra = settings(script, env_id, tier)
+    seeds = BASELINE_SEEDS.get((script, env_id), seeds) if tier == "fast" else seeds
     curves = run_seeds(script, env_id, seeds, budget, extra, workers)
     path = baseline_path(script, env_id, tier)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -167,7 +173,7 @@ class Verdict:
 
 def judge(baseline, current, budget, bins=BINS, z=Z, rel=REL):
     """Judge {seed: curve} `current` against {seed: curve} `baseline` (see the module doc)."""
-    identical = set(baseline) == set(current) and all(baseline[s] == current[s] for s in baseline)
+    identical = set(current) <= set(baseline) and all(baseline[s] == current[s] for s in current)
     b_bins = np.array([bin_curve(baseline[s], budget, bins) for s in sorted(baseline)])
     c_bins = np.array([bin_curve(current[s], budget, bins) for s in sorted(current)])
     b_stats = np.array([statistics(b) for b in b_bins])

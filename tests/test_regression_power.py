@@ -57,6 +57,12 @@ def test_identical_curves_are_reported_as_bit_identical():
     assert verdict.passed and verdict.identical and "bit-identical" in verdict.message
     nudged = {s: [(st, r + (1e-9 if i == 0 else 0.0)) for i, (st, r) in enumerate(c)] for s, c in baseline.items()}
     assert not judge(baseline, nudged, BUDGET).identical
+    # A baseline recorded with extra seeds (BASELINE_SEEDS): seeds 1-3 reproducing their
+    # recorded curves are still bit-identical; a seed the baseline lacks is not.
+    wide = draw(rng, "same", seeds=5)
+    subset = {s: list(wide[s]) for s in [1, 2, 3]}
+    assert judge(wide, subset, BUDGET).identical
+    assert not judge(subset, wide, BUDGET).identical
 
 
 def test_failure_report_shows_bins_side_by_side_and_a_plot(tmp_path):
