@@ -65,7 +65,14 @@ REGISTRY = {
 # more seeds than the check runs (the check still runs seeds 1-3 against all of them).
 # REINFORCE on InvertedPendulum: with seeds 1-3 recorded, fresh seeds 4-6 of the unchanged script
 # were rejected (AUC 572 against 784, tolerance 119; tests/baselines/POWER.md).
-BASELINE_SEEDS = {("reinforce", "InvertedPendulum-v5"): [1, 2, 3, 4, 5, 6, 7, 8]}
+# A3C: its workers race, so even seeds 1-3 do not reproduce their recorded curves; the spread
+# of 3 recorded runs understated the spread between runs (a full pytest on a loaded machine
+# failed A3C on CartPole: final 328 against 401 recorded).
+BASELINE_SEEDS = {
+    ("reinforce", "InvertedPendulum-v5"): [1, 2, 3, 4, 5, 6, 7, 8],
+    ("a3c", "CartPole-v1"): [1, 2, 3, 4, 5, 6, 7, 8],
+    ("a3c", "InvertedPendulum-v5"): [1, 2, 3, 4, 5, 6, 7, 8],
+}
 ENVS = ["CartPole-v1", "InvertedPendulum-v5"]
 TIERS = {"fast": {"seeds": [1, 2, 3], "budget_factor": 1}, "slow": {"seeds": [1, 2, 3, 4, 5], "budget_factor": 2}}
 
