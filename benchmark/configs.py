@@ -19,13 +19,17 @@ PPO_CARTPOLE = [
 # 500, 500, 500 with 0.0. It is not a cure: over seeds 1-5 at 164k steps, A2C's return still
 # collapses and recovers at random times with every setting tried (entropy 0 or 0.01, clip 0.5
 # or 40, learning rate 7e-4 or 3e-4, 8 or 16 environments); see tests/baselines/POWER.md.
+# Measured with: python benchmark/targets.py --script a2c --env-id CartPole-v1 --budget 163840
+#   --threshold 450 --seeds 1 2 3 4 5 --workers 2 -- <the setting's arguments>
 A2C_CARTPOLE = ["--ent-coef", "0.0"]
 
 # CartPole-v1 for A3C: each update comes from one worker's segment of at most t_max steps, so
 # its value error varies widely from one update to the next; clipping every update's gradient
 # norm at 0.5 (a2c.py's default) then makes the policy's step size erratic. Measured, seed 1,
 # 2 workers, best mean of 20 episodes within 300k steps: defaults 154; t_max 20 and lr 3e-4: 339;
-# the same with the clip at 40 (pytorch-a3c clips at 50): 493.
+# the same with the clip at 40 (pytorch-a3c clips at 50): 493. Measured with:
+#   python benchmark/targets.py --script a3c --env-id CartPole-v1 --budget 300000 --threshold 450
+#   --seeds 1 --workers 1 -- --num-workers 2 <the setting's arguments>
 A3C_CARTPOLE = ["--num-workers", "2", "--num-steps", "20", "--learning-rate", "3e-4", "--max-grad-norm", "40"]
 
 CONFIGS = {
