@@ -128,6 +128,17 @@ def read_curve(path):
     return header, data[:, 0], data[:, 1]
 
 
+def stale(jobs, results):
+    """[(path, recorded command, current command)] of the jobs whose recorded curve was run with
+    another command than the suite gives now (benchmark/configs.py or a default changed)."""
+    out = []
+    for algo, env_id, seed, command in jobs:
+        path = curve_path(results, algo, env_id, seed)
+        if os.path.exists(path) and read_curve(path)[0].get("command") != shlex.join(command):
+            out.append((path, read_curve(path)[0].get("command"), shlex.join(command)))
+    return out
+
+
 def run_one(algo, env_id, seed, command, results, popen_hook=None):
     """Run one command in a temporary directory and write its curve. Returns the wall time.
     `popen_hook(proc)` lets the local runner kill the child when it is interrupted."""
@@ -388,11 +399,18 @@ def main():
         sys.exit("error: --workers must be at least 1")
     jobs = suite(args.algos, args.envs, args.seeds, args.total_timesteps, extra)
     todo = [job for job in jobs if not os.path.exists(curve_path(args.results, *job[:3]))]
+    outdated = stale(jobs, args.results)
     if args.dry_run:
         for algo, env_id, seed, command in jobs:
             print(("done  " if (algo, env_id, seed, command) not in todo else "to do ") + shlex.join(command))
-        print(f"{len(jobs)} runs: {len(jobs) - len(todo)} done, {len(todo)} to do")
+        for path, recorded, _ in outdated:
+            print(f"stale {os.path.relpath(path)} was run as: {recorded}")
+        print(f"{len(jobs)} runs: {len(jobs) - len(todo)} done ({len(outdated)} of them stale), {len(todo)} to do")
         return
+    if outdated:
+        path, recorded, current = outdated[0]
+        sys.exit(f"error: {len(outdated)} recorded curves were run with other settings than the suite gives now"
+                 f" (e.g. {os.path.relpath(path)}: `{recorded}`, now `{current}`); delete them to rerun them (--dry-run lists them)")  # fmt: skip
     missing = sorted({a for a, _, _, _ in todo if not os.path.exists(os.path.join(REPO, "algos", f"{a}.py"))})
     if missing:
         sys.exit(f"error: algos/{missing[0]}.py does not exist yet; leave it out with --algos")

@@ -46,7 +46,27 @@ def test_runs_resume_without_repeating_and_ignore_partial_files(tmp_path):
     assert "2 already done, 1 to run" in second.stdout
     assert {p: p.stat().st_mtime_ns for p in done} == mtimes, "a finished run was repeated"
     assert (curves / "a2c__InvertedPendulum-v5__3.csv").exists()
-    assert "3 done, 0 to do" in runner(*TINY, "--seeds", 1, 2, 3, "--results", tmp_path, "--dry-run").stdout
+    assert "3 done (0 of them stale), 0 to do" in runner(*TINY, "--seeds", 1, 2, 3, "--results", tmp_path, "--dry-run").stdout
+
+
+def test_a_curve_recorded_with_other_settings_is_reported_not_kept(tmp_path):
+    runner(*TINY, "--seeds", 1, "--results", tmp_path)
+    curve = tmp_path / "mujoco_1m" / "a2c__InvertedPendulum-v5__1.csv"
+    recorded = curve.read_bytes()
+    # The same run with another setting (as after an edit of benchmark/configs.py): the old
+    # curve is not silently kept as its result, and nothing runs or is overwritten.
+    proc = runner(*TINY, "--seeds", 1, "--results", tmp_path, "--", "--gamma", "0.9", check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1 and "other settings" in lines[0] and "delete" in lines[0], proc.stderr
+    assert curve.read_bytes() == recorded
+    assert "1 done (1 of them stale)" in runner(*TINY, "--seeds", 1, "--results", tmp_path, "--dry-run", "--", "--gamma", "0.9").stdout
+
+
+def test_committed_curves_were_run_with_the_current_settings():
+    proc = runner("--dry-run")
+    assert "(0 of them stale)" in proc.stdout, "recorded curves run with other settings than benchmark/configs.py gives now:\n" + "\n".join(
+        line for line in proc.stdout.splitlines() if line.startswith("stale")
+    )
 
 
 def test_submitit_local_executor_runs_the_same_job(tmp_path):
