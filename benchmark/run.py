@@ -134,8 +134,9 @@ def stale(jobs, results):
     out = []
     for algo, env_id, seed, command in jobs:
         path = curve_path(results, algo, env_id, seed)
-        if os.path.exists(path) and read_curve(path)[0].get("command") != shlex.join(command):
-            out.append((path, read_curve(path)[0].get("command"), shlex.join(command)))
+        recorded = read_curve(path)[0].get("command") if os.path.exists(path) else None
+        if recorded is not None and recorded != shlex.join(command):
+            out.append((path, recorded, shlex.join(command)))
     return out
 
 
