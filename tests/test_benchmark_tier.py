@@ -1,6 +1,6 @@
 """The benchmark tier: one MuJoCo run per script against the curves the suite recorded.
 
-Opt-in, `pytest -m benchmark` (about 5 minutes of one core per script at 1M steps; `-n 2`
+Opt-in, `pytest -m benchmark` (5 to 10 minutes of one core per script at 1M steps; `-n 2`
 runs two at once). Each test runs the suite's own command for HalfCheetah-v5, seed 1
 (`python benchmark/run.py --dry-run` prints it) and judges its curve against the recorded
 curves benchmark/results/mujoco_1m/<script>__HalfCheetah-v5__{1,2,3}.csv by two rules:
