@@ -33,12 +33,15 @@ def render(source):
         return f"`diff {a} {b} | grep -c '^[<>]'`: **{changed_lines(a, b)}** changed lines.\n"
     with open(os.path.join(REPO, source)) as f:
         lines = f.read().splitlines()
-    kept = [line for line in lines if line.startswith("|") or line.startswith("Target ")]
-    out = []
-    for line in kept:  # a blank line between a table and the verdict that follows it
-        if out and line.startswith("Target ") and out[-1].startswith("|"):
+    out, gap = [], False
+    for line in lines:  # tables and verdicts; a blank line wherever the source had other lines between them
+        if not (line.startswith("|") or line.startswith("Target ")):
+            gap = True
+            continue
+        if out and (gap or (line.startswith("Target ") and out[-1].startswith("|"))):
             out.append("")
         out.append(line)
+        gap = False
     return "\n".join(out) + "\n"
 
 
