@@ -3,7 +3,7 @@
 Opt-in, `pytest -m benchmark` (5 to 10 minutes of one core per script at 1M steps; `-n 2`
 runs two at once). Each test runs the suite's own command for HalfCheetah-v5, seed 1
 (`python benchmark/run.py --dry-run` prints it) and judges its curve against the recorded
-curves benchmark/results/mujoco_1m/<script>__HalfCheetah-v5__{1,2,3}.csv by two rules:
+curves benchmark/results/mujoco_1m/<script>__HalfCheetah-v5__{1,2,3}.csv by these rules:
 
 - On the machine and package versions named in the recorded seed-1 curve's header, a
   synchronous script (every one but a3c) reproduces that curve bit for bit, so any difference
