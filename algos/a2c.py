@@ -34,7 +34,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -103,7 +103,11 @@ class Args:
     shared_trunk: bool = False
     """one hidden body for actor and critic (two heads) instead of two networks"""
     hidden_size: int = 64
-    """units in each of the two tanh hidden layers of actor and critic"""
+    """units in each of the two hidden layers of actor and critic"""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """nonlinearity of the hidden layers"""
+    log_std_init: float = 0.0
+    """continuous actions only: initial log-std of the Gaussian policy (-2: std 0.14)"""
 
 
 def fail(message):
@@ -274,34 +278,37 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     return layer
 
 
-def mlp(in_dim, hidden_size, out_dim, out_std):
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def mlp(in_dim, hidden_size, out_dim, out_std, activation="tanh"):
     return nn.Sequential(
         layer_init(nn.Linear(in_dim, hidden_size)),
-        nn.Tanh(),
+        ACTIVATIONS[activation](),
         layer_init(nn.Linear(hidden_size, hidden_size)),
-        nn.Tanh(),
+        ACTIVATIONS[activation](),
         layer_init(nn.Linear(hidden_size, out_dim), std=out_std),
     )
 
 
 class Agent(nn.Module):
-    """Actor and critic: separate 64-64 tanh networks, or one shared 64-64 tanh body with two
-    linear heads. Discrete actions: Categorical over logits. Box actions: diagonal Gaussian
+    """Actor and critic: separate networks, or one shared body with two linear heads (by
+    default 64-64 tanh). Discrete actions: Categorical over logits. Box actions: diagonal Gaussian
     with a state-independent, learned log-std."""
 
-    def __init__(self, obs_dim, action_space, hidden_size=64, shared_trunk=False):
+    def __init__(self, obs_dim, action_space, hidden_size=64, shared_trunk=False, activation="tanh", log_std_init=0.0):
         super().__init__()
         self.continuous = isinstance(action_space, gym.spaces.Box)
         act_dim = action_space.shape[0] if self.continuous else int(action_space.n)
         if shared_trunk:  # the same body module in both: its gradient sums both losses
-            trunk = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden_size)), nn.Tanh(), layer_init(nn.Linear(hidden_size, hidden_size)), nn.Tanh())
+            trunk = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden_size)), ACTIVATIONS[activation](), layer_init(nn.Linear(hidden_size, hidden_size)), ACTIVATIONS[activation]())
             self.critic = nn.Sequential(trunk, layer_init(nn.Linear(hidden_size, 1), std=1.0))
             self.actor = nn.Sequential(trunk, layer_init(nn.Linear(hidden_size, act_dim), std=0.01))
         else:
-            self.critic = mlp(obs_dim, hidden_size, 1, out_std=1.0)
-            self.actor = mlp(obs_dim, hidden_size, act_dim, out_std=0.01)
+            self.critic = mlp(obs_dim, hidden_size, 1, out_std=1.0, activation=activation)
+            self.actor = mlp(obs_dim, hidden_size, act_dim, out_std=0.01, activation=activation)
         if self.continuous:
-            self.actor_logstd = nn.Parameter(torch.zeros(act_dim))
+            self.actor_logstd = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def get_value(self, obs):
         return self.critic(obs).squeeze(-1)
@@ -348,7 +355,7 @@ def load_checkpoint(path, env_id):
     except Exception as e:
         fail(f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
     obs_space, action_space = check_env(env_id)
-    agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"])
+    agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"], saved_args["activation"])
     try:
         agent.load_state_dict(state)
     except RuntimeError:
@@ -433,7 +440,7 @@ def train(args):
     discounted_return = np.zeros(args.num_envs)
     low, high = (action_space.low, action_space.high) if continuous else (None, None)
 
-    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk)
+    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation, args.log_std_init)
     optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
 
     batch_size = args.num_envs * args.num_steps

@@ -5,6 +5,7 @@ one-line errors on bad input. A new script adds itself to TINY."""
 import hashlib
 import os
 
+import gymnasium
 import numpy as np
 import pytest
 import torch
@@ -94,6 +95,29 @@ def test_save_then_evaluate_round_trip(script, tmp_path):
     assert "eval: mean return" in proc.stdout
     standalone = [v for _, v in read_scalars(str(the_run_dir(alone)), "eval/episodic_return")]
     assert standalone == in_training
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_activation_and_log_std_init_build_the_network_they_name(script):
+    agent = load(script).Agent(3, gymnasium.spaces.Box(-1.0, 1.0, (2,)), hidden_size=8, activation="relu", log_std_init=-2.0)
+    layers = [type(m) for m in agent.modules()]
+    assert torch.nn.ReLU in layers and torch.nn.Tanh not in layers
+    assert torch.equal(agent.actor_logstd.detach(), torch.full((2,), -2.0))
+    default = load(script).Agent(3, gymnasium.spaces.Box(-1.0, 1.0, (2,)), hidden_size=8)
+    assert torch.nn.Tanh in [type(m) for m in default.modules()] and not default.actor_logstd.detach().any()
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_checkpoint_is_loaded_into_the_network_it_was_saved_from(script, tmp_path):
+    module = load(script)
+    args = module.Args(env_id="InvertedPendulum-v5", hidden_size=16, activation="relu", log_std_init=-1.0)
+    torch.manual_seed(0)
+    agent = module.Agent(4, gymnasium.spaces.Box(-3.0, 3.0, (1,)), hidden_size=16, activation="relu", log_std_init=-1.0)
+    module.save_checkpoint(tmp_path / "model.pt", agent, None, args)
+    loaded, _, _ = module.load_checkpoint(str(tmp_path / "model.pt"), "InvertedPendulum-v5")
+    obs = torch.randn(64, 4)
+    assert torch.equal(loaded.get_deterministic_action(obs), agent.get_deterministic_action(obs))
+    assert torch.equal(loaded.get_value(obs), agent.get_value(obs))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
