@@ -305,7 +305,10 @@ class Agent(nn.Module):
         self.continuous = isinstance(action_space, gym.spaces.Box)
         act_dim = action_space.shape[0] if self.continuous else int(action_space.n)
         if shared_trunk:  # the same body module in both: its gradient sums both losses
-            trunk = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden_size)), ACTIVATIONS[activation](), layer_init(nn.Linear(hidden_size, hidden_size)), ACTIVATIONS[activation]())
+            trunk = nn.Sequential(
+                layer_init(nn.Linear(obs_dim, hidden_size)), ACTIVATIONS[activation](),
+                layer_init(nn.Linear(hidden_size, hidden_size)), ACTIVATIONS[activation](),
+            )
             self.critic = nn.Sequential(trunk, layer_init(nn.Linear(hidden_size, 1), std=1.0))
             self.actor = nn.Sequential(trunk, layer_init(nn.Linear(hidden_size, act_dim), std=0.01))
         else:

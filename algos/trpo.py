@@ -364,7 +364,8 @@ def mlp(in_dim, hidden_size, out_dim, out_std, activation="tanh"):
 
 class Agent(nn.Module):
     """Actor and critic, separate networks (by default 64-64 tanh). Discrete actions:
-    Categorical over logits. Box actions: diagonal Gaussian with a state-independent, learned log-std."""
+    Categorical over logits. Box actions: diagonal Gaussian with a state-independent, learned
+    log-std."""
 
     def __init__(self, obs_dim, action_space, hidden_size=64, activation="tanh", log_std_init=0.0):
         super().__init__()
