@@ -1,0 +1,55 @@
+"""benchmark/tune.py on a tiny study: every trial is the script's own command line, the study
+resumes from its journal without repeating trials, a pruned run is killed, and the best
+setting is printed as configs.py arguments."""
+
+import os
+import subprocess
+import sys
+
+from benchmark import tune
+from tests.scripts import REPO
+
+TUNE = os.path.join(REPO, "benchmark", "tune.py")
+TINY = ["--script", "reinforce", "--space", "tiny", "--envs", "CartPole-v1", "--budget", "3000",
+        "--window", "20", "--startup-trials", "1"]  # fmt: skip
+
+
+def tuner(*args):
+    args = [*args, "--", "--batch-size", "500"]
+    proc = subprocess.run([sys.executable, TUNE, *map(str, args)], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_tiny_study_resumes_and_prints_the_best_setting(tmp_path):
+    journal = tmp_path / "study.journal"
+    first = tuner(*TINY, "--trials", 2, "--storage", journal)
+    assert "2 complete, 0 pruned, 2 in all" in first
+    again = tuner(*TINY, "--trials", 3, "--storage", journal)  # resumes: one more trial, not three
+    assert "3 complete, 0 pruned, 3 in all" in again
+    report = tuner(*TINY, "--trials", 3, "--storage", journal, "--report")  # runs nothing
+    assert "3 complete, 0 pruned, 3 in all" in report
+    best = report.splitlines()[-1].strip()
+    assert best.startswith("['--batch-size', '500', '--learning-rate', '0.0")  # --fixed, then the sample
+    import optuna
+
+    study = optuna.load_study(study_name="reinforce__default", storage=tune.storage_of(type("A", (), {"storage": str(journal)})))
+    values = [t.value for t in study.trials]
+    # the score is the last-20 mean return over the 3000 steps, in the units of the target (1 for
+    # CartPole, which has no MuJoCo target): a random CartPole policy scores about 20
+    assert all(9 < v < 200 for v in values), values
+
+
+def test_pruned_run_is_killed_and_reported(tmp_path):
+    seen = []
+
+    def prune_at_first_report(step, mean_return):
+        seen.append((step, mean_return))
+        return True
+
+    command = ["python", "algos/reinforce.py", "--env-id", "CartPole-v1", "--total-timesteps", "200000", "--batch-size", "500"]
+    assert tune.run_with_progress(command, str(tmp_path), prune_at_first_report) is None
+    assert len(seen) == 1 and seen[0][0] < 200000  # killed at its first progress line, not run out
+    (tmp_path / "b").mkdir()
+    run_dir = tune.run_with_progress([*command[:5], "3000", *command[6:]], str(tmp_path / "b"), lambda s, r: False)
+    assert os.path.isdir(run_dir)
