@@ -99,7 +99,7 @@ class Args:
     cg_iters: int = 10
     """conjugate-gradient iterations"""
     line_search: bool = True
-    """backtracking line search on the KL bound (--no-line-search: the natural policy gradient step)"""
+    """backtracking line search on the KL bound (--no-line-search: natural policy gradient step)"""
     backtrack_coef: float = 0.8
     """the step shrinks by this factor at each try of the line search"""
     backtrack_iters: int = 10
@@ -114,85 +114,6 @@ class Args:
     """nonlinearity of the hidden layers"""
     log_std_init: float = 0.0
     """continuous actions only: initial log-std of the Gaussian policy (-2: std 0.14)"""
-
-
-def fail(message):
-    """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
-
-
-def _mujoco_warning(message):
-    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
-    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
-    # the others.
-    if "settotalmass" not in message:
-        print(f"MuJoCo warning: {message}", file=sys.stderr)
-
-
-def make_env(env_id, idx, capture_video, video_dir):
-    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
-
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return gym.wrappers.RecordEpisodeStatistics(env)
-
-    return thunk
-
-
-def check_env(env_id):
-    """Make one environment to read its spaces; a clear error for anything unsupported."""
-    try:
-        import mujoco
-
-        mujoco.set_mju_user_warning(_mujoco_warning)
-    except ImportError:
-        pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(f"unknown or unavailable --env-id {env_id!r} ({e}); pick a registered id such as CartPole-v1 or HalfCheetah-v5")
-    obs_space, action_space = env.observation_space, env.action_space
-    env.close()
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        fail(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: pick another --env-id")
-    if not (isinstance(action_space, gym.spaces.Discrete) or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
-        fail(f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: pick another --env-id")
-    return obs_space, action_space
-
-
-class RunningMeanStd:
-    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm)."""
-
-    def __init__(self, shape=()):
-        self.mean = np.zeros(shape, np.float64)
-        self.var = np.ones(shape, np.float64)
-        self.count = 1e-4
-
-    def update(self, x):
-        batch_count = x.shape[0]
-        batch_mean = x.sum(axis=0) / batch_count
-        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
-        delta = batch_mean - self.mean
-        total = self.count + batch_count
-        self.mean = self.mean + delta * batch_count / total
-        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
-        self.var = m2 / total
-        self.count = total
-
-
-def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
-    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
-    return np.clip((obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps), -clip, clip).astype(np.float32)
-
-
-def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
-    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
-    # each environment's running discounted return (reset to 0 at the end of an episode)
-    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
 
 
 def compute_gae(rewards, values, next_values, terminations, dones, gamma, gae_lambda):
@@ -227,6 +148,63 @@ def surrogate(new_log_probs, old_log_probs, advantages):
 def value_loss(values, returns):
     # L^VF = 0.5 E[(V(s_t) - R_t)^2]
     return 0.5 * ((values - returns) ** 2).mean()
+
+
+def approx_kl(logratio):
+    # KL[pi_old, pi_theta] ~ E[(r - 1) - log r], an unbiased, non-negative estimator (Schulman's k3)
+    return ((logratio.exp() - 1) - logratio).mean()
+
+
+def annealed_learning_rate(learning_rate, iteration, num_iterations):
+    # lr_i = lr_0 * (1 - (i - 1) / num_iterations) for iteration i = 1 .. num_iterations
+    return learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+
+
+def explained_variance(values, returns):
+    # 1 - Var[R - V] / Var[R]: 1 is a perfect critic, 0 no better than a constant
+    var_returns = np.var(returns)
+    return np.nan if var_returns == 0 else 1.0 - np.var(returns - values) / var_returns
+
+
+def gaussian_log_prob(mean, log_std, action):
+    # log N(a; mu, sigma^2 I)
+    #     = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
+    return (
+        -0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+    ).sum(-1)
+
+
+def gaussian_entropy(log_std):
+    # H[N(mu, sigma^2 I)] = sum_i [ log sigma_i + log(2 pi e) / 2 ]
+    return (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
+
+
+def categorical_log_prob(logits, action):
+    # log pi(a|s) = logits_a - log sum_b exp(logits_b)
+    return torch.log_softmax(logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_entropy(logits):
+    # H[pi(.|s)] = -sum_a pi(a|s) log pi(a|s)
+    log_p = torch.log_softmax(logits, -1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
+def gaussian_kl(mean_old, log_std_old, mean, log_std):
+    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i)
+    #                          + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
+    return (
+        log_std
+        - log_std_old
+        + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp())
+        - 0.5
+    ).sum(-1)
+
+
+def categorical_kl(logits_old, logits):
+    # KL[p_old || p] = sum_a p_old(a) (log p_old(a) - log p(a))
+    log_p_old, log_p = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
+    return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
 
 
 def flat_grad(output, params, create_graph=False):
@@ -275,15 +253,18 @@ def conjugate_gradient(Avp, b, iters=10, tol=1e-10):
 
 
 def natural_step(x, Hx, max_kl):
-    # s = sqrt(2 delta / x^T H x) x: the step along x = H^-1 g whose quadratic KL model 0.5 s^T H s = delta
+    # s = sqrt(2 delta / x^T H x) x: the step along x = H^-1 g whose quadratic KL model
+    #     0.5 s^T H s = delta
     return (2.0 * max_kl / (x @ Hx)).sqrt() * x
 
 
-def line_search(surrogate_and_kl, params, full_step, max_kl, backtrack_coef=0.8, backtrack_iters=10):
+def line_search(
+    surrogate_and_kl, params, full_step, max_kl, backtrack_coef=0.8, backtrack_iters=10
+):
     """Try theta_old + backtrack_coef^j * full_step for j = 0, 1, ...; accept the first step
     whose surrogate improves on theta_old's and whose mean KL <= max_kl. `surrogate_and_kl()`
-    returns (surrogate, mean KL) at the current parameters. If none is accepted, theta_old is restored.
-    Returns (accepted, tries, surrogate improvement)."""
+    returns (surrogate, mean KL) at the current parameters. If none is accepted, theta_old is
+    restored. Returns (accepted, tries, surrogate improvement)."""
     theta_old = get_flat_params(params)
     surrogate_old, _ = surrogate_and_kl()
     for j in range(backtrack_iters):
@@ -295,52 +276,40 @@ def line_search(surrogate_and_kl, params, full_step, max_kl, backtrack_coef=0.8,
     return False, backtrack_iters, 0.0
 
 
-def approx_kl(logratio):
-    # KL[pi_old, pi_theta] ~ E[(r - 1) - log r], an unbiased, non-negative estimator (Schulman's k3)
-    return ((logratio.exp() - 1) - logratio).mean()
+class RunningMeanStd:
+    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm)."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x):
+        batch_count = x.shape[0]
+        batch_mean = x.sum(axis=0) / batch_count
+        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = (
+            self.var * self.count
+            + batch_var * batch_count
+            + delta**2 * self.count * batch_count / total
+        )
+        self.var = m2 / total
+        self.count = total
 
 
-def annealed_learning_rate(learning_rate, iteration, num_iterations):
-    # lr_i = lr_0 * (1 - (i - 1) / num_iterations) for iteration i = 1 .. num_iterations
-    return learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
+def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
+    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
+    normalized = (obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps)
+    return np.clip(normalized, -clip, clip).astype(np.float32)
 
 
-def explained_variance(values, returns):
-    # 1 - Var[R - V] / Var[R]: 1 is a perfect critic, 0 no better than a constant
-    var_returns = np.var(returns)
-    return np.nan if var_returns == 0 else 1.0 - np.var(returns - values) / var_returns
-
-
-def gaussian_log_prob(mean, log_std, action):
-    # log N(a; mu, sigma^2 I) = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
-    return (-0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-
-
-def gaussian_entropy(log_std):
-    # H[N(mu, sigma^2 I)] = sum_i [ log sigma_i + log(2 pi e) / 2 ]
-    return (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
-
-
-def categorical_log_prob(logits, action):
-    # log pi(a|s) = logits_a - log sum_b exp(logits_b)
-    return torch.log_softmax(logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
-
-
-def categorical_entropy(logits):
-    # H[pi(.|s)] = -sum_a pi(a|s) log pi(a|s)
-    log_p = torch.log_softmax(logits, -1)
-    return -(log_p.exp() * log_p).sum(-1)
-
-
-def gaussian_kl(mean_old, log_std_old, mean, log_std):
-    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i) + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
-    return (log_std - log_std_old + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp()) - 0.5).sum(-1)
-
-
-def categorical_kl(logits_old, logits):
-    # KL[p_old || p] = sum_a p_old(a) (log p_old(a) - log p(a))
-    log_p_old, log_p = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
-    return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
+def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
+    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
+    # each environment's running discounted return (reset to 0 at the end of an episode)
+    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
@@ -394,21 +363,300 @@ class Agent(nn.Module):
             log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
         return action, log_prob, entropy, self.get_value(obs), out
 
+    def kl(self, old_out, old_log_std, out):
+        """KL[pi_old(.|s), pi(.|s)] per state, from pi_old's mean and log-std (or logits) and
+        pi's mean (or logits); pi's log-std is actor_logstd."""
+        if self.continuous:
+            return gaussian_kl(old_out, old_log_std, out, self.actor_logstd)
+        return categorical_kl(old_out, out)
+
     def get_deterministic_action(self, obs):
         """The mean action (Box) or the most likely one (Discrete), for evaluation."""
         out = self.actor(obs)
         return out if self.continuous else out.argmax(-1)
 
 
-def save_checkpoint(path, agent, obs_rms, args):
-    torch.save(
-        {
-            "model": agent.state_dict(),
-            "obs_rms": None if obs_rms is None else {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")},
-            "args": asdict(args),
-        },
-        path,
+def train(args):
+    """Train TRPO; returns the run directory and the (global_step, episodic_return) pairs."""
+    validate_args(args)
+    obs_space, action_space = check_env(args.env_id)
+    continuous = isinstance(action_space, gym.spaces.Box)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
+
+    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
+    run_name = os.path.basename(run_dir)
+    writer = SummaryWriter(run_dir)
+    table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+
+    envs = gym.vector.SyncVectorEnv(
+        [
+            make_env(args.env_id, i, args.capture_video, f"videos/{run_name}")
+            for i in range(args.num_envs)
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
+    envs.action_space.seed(args.seed)
+    obs_rms = RunningMeanStd(obs_space.shape) if continuous and args.normalize_obs else None
+    return_rms = RunningMeanStd() if continuous and args.normalize_reward else None
+    discounted_return = np.zeros(args.num_envs)
+    low, high = (action_space.low, action_space.high) if continuous else (None, None)
+
+    agent = Agent(
+        obs_space.shape[0], action_space, args.hidden_size, args.activation, args.log_std_init
+    )
+    value_params = agent.critic.parameters()  # Adam fits only the value function
+    optimizer = torch.optim.Adam(value_params, lr=args.learning_rate, eps=1e-5, fused=True)
+    policy_params = list(agent.actor.parameters()) + ([agent.actor_logstd] if continuous else [])
+
+    batch_size = args.num_envs * args.num_steps
+    minibatch_size = batch_size // args.vf_minibatches
+    num_iterations = args.total_timesteps // batch_size
+    T, N = args.num_steps, args.num_envs
+    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
+    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
+    logprobs_buf = np.zeros((T, N), np.float32)
+    rewards_buf = np.zeros((T, N), np.float32)
+    terminations_buf = np.zeros((T, N), np.float32)
+    dones_buf = np.zeros((T, N), np.float32)
+    values_buf = np.zeros((T, N), np.float32)
+    # pi_old's mean or logits
+    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)
+    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
+
+    def prepare(obs, update):
+        if obs_rms is None:
+            return obs.astype(np.float32)
+        if update:
+            obs_rms.update(obs)
+        return normalize_obs(obs, obs_rms)
+
+    episodic_returns = []
+    global_step = 0
+    start_time = time.time()
+    print_every = max(1, num_iterations // 20)
+    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs = prepare(next_obs, update=True)
+
+    for iteration in range(1, num_iterations + 1):
+        lr = args.learning_rate
+        if args.anneal_lr:
+            lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations)
+        optimizer.param_groups[0]["lr"] = lr
+
+        # ---- rollout: T steps of every environment with the current policy ----
+        final_values_buf[:] = 0.0
+        truncated_buf = np.zeros((T, N), bool)
+        for step in range(T):
+            global_step += N
+            obs_buf[step] = next_obs
+            with torch.inference_mode():
+                action, logprob, _, value, dist = agent.get_action_and_value(
+                    torch.from_numpy(next_obs)
+                )
+            action = action.numpy()
+            actions_buf[step], logprobs_buf[step] = action, logprob.numpy()
+            values_buf[step], dists_buf[step] = value.numpy(), dist.numpy()
+
+            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
+            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
+            dones = terminations | truncations
+            if return_rms is not None:
+                discounted_return = discounted_return * args.gamma + reward
+                return_rms.update(discounted_return)
+                reward = scale_reward(reward, return_rms)
+                discounted_return[dones] = 0.0
+            next_obs = prepare(next_obs, update=True)
+            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
+
+            if truncations.any():  # bootstrap from the final observation of a truncated episode
+                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
+                with torch.inference_mode():
+                    final_values = agent.get_value(torch.from_numpy(final_obs)).numpy()
+                final_values_buf[step, truncations] = final_values
+                truncated_buf[step] = truncations
+            if "final_info" in infos and "episode" in infos["final_info"]:
+                ep = infos["final_info"]["episode"]
+                for i in np.nonzero(infos["final_info"]["_episode"])[0]:
+                    episodic_returns.append((global_step, float(ep["r"][i])))
+                    writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
+
+        # ---- advantages: GAE(gamma, lambda), V(s_{t+1}) from the next step or the final obs ----
+        with torch.inference_mode():
+            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
+        next_values = np.concatenate([values_buf[1:], last_value[None]])
+        next_values = np.where(truncated_buf, final_values_buf, next_values)
+        advantages, returns = compute_gae(
+            rewards_buf, values_buf, next_values, terminations_buf, dones_buf,
+            args.gamma, args.gae_lambda,
+        )
+
+        # ---- policy update: a natural gradient step inside the trust region KL-bar <= delta ----
+        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
+        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
+        b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
+        b_advantages = torch.from_numpy(advantages.reshape(-1))
+        b_returns = torch.from_numpy(returns.reshape(-1))
+        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
+        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
+        b_advantages = normalize_advantages(b_advantages) if args.norm_adv else b_advantages
+
+        def mean_kl():  # KL-bar(theta) = E_t[ KL[pi_old(.|s_t), pi_theta(.|s_t)] ]
+            return agent.kl(b_dists, old_log_std, agent.actor(b_obs)).mean()
+
+        def surrogate_and_kl():  # (L(theta), KL-bar(theta)) at the current parameters
+            with torch.no_grad():
+                _, newlogprob, _, _, _ = agent.get_action_and_value(b_obs, b_actions)
+                return surrogate(newlogprob, b_logprobs, b_advantages).item(), mean_kl().item()
+
+        _, newlogprob, entropy, _, _ = agent.get_action_and_value(b_obs, b_actions)
+        surrogate_old = surrogate(newlogprob, b_logprobs, b_advantages)
+        g = flat_grad(surrogate_old, policy_params)
+        Hv = lambda v: fisher_vector_product(mean_kl, policy_params, v, args.damping)  # noqa: E731
+        x, cg_residual = conjugate_gradient(Hv, g, args.cg_iters)
+        full_step = natural_step(x, Hv(x), args.max_kl)
+        if args.line_search:
+            accepted, tries, improvement = line_search(
+                surrogate_and_kl, policy_params, full_step, args.max_kl,
+                args.backtrack_coef, args.backtrack_iters,
+            )
+        else:  # the natural policy gradient: take the full step, whatever it does
+            before, _ = surrogate_and_kl()
+            set_flat_params(policy_params, get_flat_params(policy_params) + full_step)
+            accepted, tries, improvement = True, 0, surrogate_and_kl()[0] - before
+
+        # ---- value update: minibatch Adam epochs on L^VF ----
+        v_losses = []
+        for epoch in range(args.vf_epochs):
+            perm = torch.randperm(batch_size)
+            for start in range(0, batch_size, minibatch_size):
+                mb = perm[start : start + minibatch_size]
+                v_loss = value_loss(agent.get_value(b_obs[mb]), b_returns[mb])
+                optimizer.zero_grad()
+                v_loss.backward()
+                optimizer.step()
+                v_losses.append(v_loss.item())
+
+        stats = {"policy_loss": -surrogate_old.item(), "value_loss": float(np.mean(v_losses)),
+                 "entropy": entropy.mean().item(), "surrogate_improvement": improvement,
+                 "line_search_steps": tries, "line_search_accepted": float(accepted),
+                 "cg_residual": cg_residual}
+        num_updates = 1
+        # d: the exact mean KL[pi_old, pi_theta] over the whole batch after the update
+        with torch.no_grad():
+            _, newlogprob, _, _, new_dists = agent.get_action_and_value(b_obs, b_actions)
+            d = agent.kl(b_dists, old_log_std, new_dists).mean().item()
+            stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
+        writer.add_scalar("losses/kl", d, global_step)
+
+        sps = int(global_step / (time.time() - start_time))
+        writer.add_scalar("charts/learning_rate", lr, global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        for key, total in stats.items():
+            writer.add_scalar(f"losses/{key}", total / num_updates, global_step)
+        ev = explained_variance(values_buf.reshape(-1), returns.reshape(-1))
+        writer.add_scalar("losses/explained_variance", ev, global_step)
+        if iteration % print_every == 0 or iteration == num_iterations:
+            recent = [r for _, r in episodic_returns[-20:]]
+            mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
+            print(
+                f"step {global_step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}",
+                flush=True,
+            )
+
+    envs.close()
+    eval_returns = None
+    if args.save_model:
+        model_path = f"{run_dir}/model.pt"
+        save_checkpoint(model_path, agent, obs_rms, args)
+        print(f"model saved to {model_path}")
+        eval_returns = evaluate(
+            model_path, args.env_id, args.eval_episodes, args.seed + 100_000,
+            args.capture_video, f"videos/{run_name}-eval",
+        )
+        for i, r in enumerate(eval_returns):
+            writer.add_scalar("eval/episodic_return", r, i)
+        print(
+            f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} "
+            f"over {len(eval_returns)} episodes"
+        )
+    writer.close()
+    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
+
+
+# ---- plumbing: environments, checkpoints, evaluation, run directory, argument checks ----
+
+def fail(message):
+    """Stop with a one-line error that says what to change (before anything is written)."""
+    raise SystemExit(f"error: {message}")
+
+
+def _mujoco_warning(message):
+    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
+    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
+    # the others.
+    if "settotalmass" not in message:
+        print(f"MuJoCo warning: {message}", file=sys.stderr)
+
+
+def make_env(env_id, idx, capture_video, video_dir):
+    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
+
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return gym.wrappers.RecordEpisodeStatistics(env)
+
+    return thunk
+
+
+def check_env(env_id):
+    """Make one environment to read its spaces; a clear error for anything unsupported."""
+    try:
+        import mujoco
+
+        mujoco.set_mju_user_warning(_mujoco_warning)
+    except ImportError:
+        pass
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+        fail(
+            f"unknown or unavailable --env-id {env_id!r} ({e}); "
+            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+        )
+    obs_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        fail(
+            f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: "
+            "pick another --env-id"
+        )
+    flat_box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if not (isinstance(action_space, gym.spaces.Discrete) or flat_box):
+        fail(
+            f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: "
+            "pick another --env-id"
+        )
+    return obs_space, action_space
+
+
+def save_checkpoint(path, agent, obs_rms, args):
+    obs_stats = None
+    if obs_rms is not None:
+        obs_stats = {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")}
+    torch.save({"model": agent.state_dict(), "obs_rms": obs_stats, "args": asdict(args)}, path)
 
 
 def load_checkpoint(path, env_id):
@@ -419,13 +667,21 @@ def load_checkpoint(path, env_id):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         saved_args, state = ckpt["args"], ckpt["model"]
     except Exception as e:
-        fail(f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
+        fail(
+            f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); "
+            "pass the model.pt of a run trained with --save-model"
+        )
     obs_space, action_space = check_env(env_id)
-    agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["activation"])
+    agent = Agent(
+        obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["activation"]
+    )
     try:
         agent.load_state_dict(state)
     except RuntimeError:
-        fail(f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ from {env_id}'s: pass --env-id {saved_args['env_id']}")
+        fail(
+            f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ "
+            f"from {env_id}'s: pass --env-id {saved_args['env_id']}"
+        )
     obs_rms = None
     if ckpt["obs_rms"] is not None:
         obs_rms = RunningMeanStd(obs_space.shape)
@@ -438,7 +694,10 @@ def evaluate(model_path, env_id, eval_episodes, seed, capture_video=False, video
     """Returns of eval_episodes episodes with the deterministic policy and frozen statistics."""
     agent, obs_rms, _ = load_checkpoint(model_path, env_id)
     agent.eval()
-    envs = gym.vector.SyncVectorEnv([make_env(env_id, 0, capture_video, video_dir)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(env_id, 0, capture_video, video_dir)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     obs, _ = envs.reset(seed=seed)
     episodic_returns = []
     while len(episodic_returns) < eval_episodes:
@@ -468,215 +727,45 @@ def make_run_dir(env_id, exp_name, seed):
 
 
 def validate_args(args):
-    if args.num_envs < 1 or args.num_steps < 1 or args.vf_epochs < 1 or args.vf_minibatches < 1 or args.cg_iters < 1:
-        fail("--num-envs, --num-steps, --vf-epochs, --vf-minibatches and --cg-iters must be positive")
+    if min(args.num_envs, args.num_steps, args.vf_epochs, args.vf_minibatches, args.cg_iters) < 1:
+        fail(
+            "--num-envs, --num-steps, --vf-epochs, --vf-minibatches and --cg-iters "
+            "must be positive"
+        )
     batch_size = args.num_envs * args.num_steps
     if batch_size % args.vf_minibatches != 0:
         divisors = [d for d in (1, 2, 4, 8, 16, 32, 64) if batch_size % d == 0]
-        fail(f"--vf-minibatches {args.vf_minibatches} does not divide the batch num_envs * num_steps = {batch_size}; use one of {divisors}")
+        fail(
+            f"--vf-minibatches {args.vf_minibatches} does not divide the batch "
+            f"num_envs * num_steps = {batch_size}; use one of {divisors}"
+        )
     if args.max_kl <= 0 or args.damping < 0 or not 0 < args.backtrack_coef < 1:
         fail("--max-kl must be positive, --damping non-negative and --backtrack-coef in (0, 1)")
     if args.total_timesteps < batch_size:
-        fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num_envs * num_steps = {batch_size}); raise it or shrink the batch")
+        fail(
+            f"--total-timesteps {args.total_timesteps} is less than one batch "
+            f"(num_envs * num_steps = {batch_size}); raise it or shrink the batch"
+        )
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
 
 
-def train(args):
-    """Train TRPO; returns the run directory and the (global_step, episodic_return) pairs."""
-    validate_args(args)
-    obs_space, action_space = check_env(args.env_id)
-    continuous = isinstance(action_space, gym.spaces.Box)
-
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(args.torch_threads)
-    if args.capture_video:
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
-
-    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
-    run_name = os.path.basename(run_dir)
-    writer = SummaryWriter(run_dir)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
-
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, f"videos/{run_name}") for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    envs.action_space.seed(args.seed)
-    obs_rms = RunningMeanStd(obs_space.shape) if continuous and args.normalize_obs else None
-    return_rms = RunningMeanStd() if continuous and args.normalize_reward else None
-    discounted_return = np.zeros(args.num_envs)
-    low, high = (action_space.low, action_space.high) if continuous else (None, None)
-
-    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.activation, args.log_std_init)
-    optimizer = torch.optim.Adam(agent.critic.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # the value function's
-    policy_params = list(agent.actor.parameters()) + ([agent.actor_logstd] if continuous else [])
-
-    batch_size = args.num_envs * args.num_steps
-    minibatch_size = batch_size // args.vf_minibatches
-    num_iterations = args.total_timesteps // batch_size
-    T, N = args.num_steps, args.num_envs
-    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
-    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
-    logprobs_buf = np.zeros((T, N), np.float32)
-    rewards_buf = np.zeros((T, N), np.float32)
-    terminations_buf = np.zeros((T, N), np.float32)
-    dones_buf = np.zeros((T, N), np.float32)
-    values_buf = np.zeros((T, N), np.float32)
-    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)  # pi_old's mean or logits
-    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
-
-    def prepare(obs, update):
-        if obs_rms is None:
-            return obs.astype(np.float32)
-        if update:
-            obs_rms.update(obs)
-        return normalize_obs(obs, obs_rms)
-
-    episodic_returns = []
-    global_step = 0
-    start_time = time.time()
-    print_every = max(1, num_iterations // 20)
-    next_obs, _ = envs.reset(seed=args.seed)
-    next_obs = prepare(next_obs, update=True)
-
-    for iteration in range(1, num_iterations + 1):
-        lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations) if args.anneal_lr else args.learning_rate
-        optimizer.param_groups[0]["lr"] = lr
-
-        # ---- rollout: T steps of every environment with the current policy ----
-        final_values_buf[:] = 0.0
-        truncated_buf = np.zeros((T, N), bool)
-        for step in range(T):
-            global_step += N
-            obs_buf[step] = next_obs
-            with torch.inference_mode():
-                action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(next_obs))
-            action = action.numpy()
-            actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob.numpy(), value.numpy()
-            dists_buf[step] = dist.numpy()
-
-            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
-            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
-            dones = terminations | truncations
-            if return_rms is not None:
-                discounted_return = discounted_return * args.gamma + reward
-                return_rms.update(discounted_return)
-                reward = scale_reward(reward, return_rms)
-                discounted_return[dones] = 0.0
-            next_obs = prepare(next_obs, update=True)
-            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
-
-            if truncations.any():  # bootstrap from the final observation of a truncated episode
-                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
-                with torch.inference_mode():
-                    final_values_buf[step, truncations] = agent.get_value(torch.from_numpy(final_obs)).numpy()
-                truncated_buf[step] = truncations
-            if "final_info" in infos and "episode" in infos["final_info"]:
-                ep = infos["final_info"]["episode"]
-                for i in np.nonzero(infos["final_info"]["_episode"])[0]:
-                    episodic_returns.append((global_step, float(ep["r"][i])))
-                    writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
-
-        # ---- advantages: GAE(gamma, lambda) with V(s_{t+1}) from the next step or the final obs ----
-        with torch.inference_mode():
-            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
-        next_values = np.concatenate([values_buf[1:], last_value[None]])
-        next_values = np.where(truncated_buf, final_values_buf, next_values)
-        advantages, returns = compute_gae(rewards_buf, values_buf, next_values, terminations_buf, dones_buf, args.gamma, args.gae_lambda)
-
-        # ---- policy update: a natural gradient step inside the trust region KL-bar <= delta ----
-        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
-        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
-        b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
-        b_advantages = torch.from_numpy(advantages.reshape(-1))
-        b_returns = torch.from_numpy(returns.reshape(-1))
-        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
-        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
-        b_advantages = normalize_advantages(b_advantages) if args.norm_adv else b_advantages
-
-        def mean_kl():  # KL-bar(theta) = E_t[ KL[pi_old(.|s_t), pi_theta(.|s_t)] ]
-            new_dists = agent.actor(b_obs)
-            return (gaussian_kl(b_dists, old_log_std, new_dists, agent.actor_logstd) if continuous else categorical_kl(b_dists, new_dists)).mean()
-
-        def surrogate_and_kl():  # (L(theta), KL-bar(theta)) at the current parameters
-            with torch.no_grad():
-                _, newlogprob, _, _, _ = agent.get_action_and_value(b_obs, b_actions)
-                return surrogate(newlogprob, b_logprobs, b_advantages).item(), mean_kl().item()
-
-        _, newlogprob, entropy, _, _ = agent.get_action_and_value(b_obs, b_actions)
-        surrogate_old = surrogate(newlogprob, b_logprobs, b_advantages)
-        g = flat_grad(surrogate_old, policy_params)
-        Hv = lambda v: fisher_vector_product(mean_kl, policy_params, v, args.damping)  # noqa: E731
-        x, cg_residual = conjugate_gradient(Hv, g, args.cg_iters)
-        full_step = natural_step(x, Hv(x), args.max_kl)
-        if args.line_search:
-            accepted, tries, improvement = line_search(surrogate_and_kl, policy_params, full_step, args.max_kl, args.backtrack_coef, args.backtrack_iters)
-        else:  # the natural policy gradient: take the full step, whatever it does
-            before, _ = surrogate_and_kl()
-            set_flat_params(policy_params, get_flat_params(policy_params) + full_step)
-            accepted, tries, improvement = True, 0, surrogate_and_kl()[0] - before
-
-        # ---- value update: minibatch Adam epochs on L^VF ----
-        v_losses = []
-        for epoch in range(args.vf_epochs):
-            perm = torch.randperm(batch_size)
-            for start in range(0, batch_size, minibatch_size):
-                mb = perm[start : start + minibatch_size]
-                v_loss = value_loss(agent.get_value(b_obs[mb]), b_returns[mb])
-                optimizer.zero_grad()
-                v_loss.backward()
-                optimizer.step()
-                v_losses.append(v_loss.item())
-
-        stats = {"policy_loss": -surrogate_old.item(), "value_loss": float(np.mean(v_losses)), "entropy": entropy.mean().item()}
-        stats.update({"surrogate_improvement": improvement, "line_search_steps": tries, "line_search_accepted": float(accepted), "cg_residual": cg_residual})
-        num_updates = 1
-        with torch.no_grad():  # d: the exact mean KL[pi_old, pi_theta] over the whole batch after the update
-            _, newlogprob, _, _, new_dists = agent.get_action_and_value(b_obs, b_actions)
-            d = (gaussian_kl(b_dists, old_log_std, new_dists, agent.actor_logstd) if continuous else categorical_kl(b_dists, new_dists)).mean().item()
-            stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
-        writer.add_scalar("losses/kl", d, global_step)
-
-        sps = int(global_step / (time.time() - start_time))
-        writer.add_scalar("charts/learning_rate", lr, global_step)
-        writer.add_scalar("charts/SPS", sps, global_step)
-        for key, total in stats.items():
-            writer.add_scalar(f"losses/{key}", total / num_updates, global_step)
-        writer.add_scalar("losses/explained_variance", explained_variance(values_buf.reshape(-1), returns.reshape(-1)), global_step)
-        if iteration % print_every == 0 or iteration == num_iterations:
-            recent = [r for _, r in episodic_returns[-20:]]
-            mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
-            print(f"step {global_step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}", flush=True)
-
-    envs.close()
-    eval_returns = None
-    if args.save_model:
-        model_path = f"{run_dir}/model.pt"
-        save_checkpoint(model_path, agent, obs_rms, args)
-        print(f"model saved to {model_path}")
-        eval_returns = evaluate(model_path, args.env_id, args.eval_episodes, args.seed + 100_000, args.capture_video, f"videos/{run_name}-eval")
-        for i, r in enumerate(eval_returns):
-            writer.add_scalar("eval/episodic_return", r, i)
-        print(f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} over {len(eval_returns)} episodes")
-    writer.close()
-    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
-
-
 def evaluate_checkpoint(args):
     """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
-    returns = evaluate(args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}")
+    returns = evaluate(
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
+        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+    )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
         for i, r in enumerate(returns):
             writer.add_scalar("eval/episodic_return", r, i)
     for i, r in enumerate(returns):
         print(f"eval episode {i}: return {r:.1f}")
-    print(f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} over {len(returns)} episodes")
+    print(
+        f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} "
+        f"over {len(returns)} episodes"
+    )
     return returns
 
 
