@@ -25,8 +25,13 @@ At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the 
 final observation, not zero. The knobs that matter most: num_envs (N) and num_steps (t_max,
 the n of the n-step return), learning_rate, ent_coef, and shared_trunk (one body for actor
 and critic, as in the paper, or two networks). The defaults are the A3C paper's: t_max = 5,
-RMSProp with learning rate 7e-4, alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99; with 8
-environments and two hidden layers of 64 tanh units.
+its RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps))
+with learning rate 7e-4, alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99; with 8 environments
+and two hidden layers of 64 tanh units. One departure from the paper: observations are
+normalised and rewards scaled by the running std of the discounted return on every task,
+discrete ones too. Without that, on CartPole-v1 the return reached 383-460 and fell back (final
+means of the last 20 episodes at 300k steps, seeds 1-5: 94, 415, 397, 397, 328); with it, every
+seed reaches 475 within 50k steps and ends at 500 (README, "Defaults that learn and hold").
 """
 
 import os
@@ -71,9 +76,9 @@ class Args:
     eval_checkpoint: Optional[str] = None
     """evaluate this saved model.pt on --env-id instead of training"""
     normalize_obs: bool = True
-    """continuous actions only: normalise observations by running mean and std"""
+    """normalise observations by running mean and std (both kinds of action)"""
     normalize_reward: bool = True
-    """continuous actions only: divide rewards by the running std of the discounted return"""
+    """divide rewards by the running std of the discounted return (both kinds of action)"""
     clip_actions: bool = True
     """continuous actions only: clip actions to the action space bounds before env.step"""
 
@@ -91,7 +96,7 @@ class Args:
     rmsprop_alpha: float = 0.99
     """RMSProp smoothing constant alpha"""
     rmsprop_eps: float = 1e-5
-    """RMSProp epsilon"""
+    """RMSProp epsilon (inside the square root, as in the paper)"""
     norm_adv: bool = False
     """normalise advantages within each batch"""
     ent_coef: float = 0.01
@@ -272,6 +277,24 @@ def categorical_kl(logits_old, logits):
     return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
 
 
+class RMSprop:
+    """The A3C paper's non-centred RMSProp (TensorFlow's too; torch's adds eps after the root):
+        g     <- alpha g + (1 - alpha) dtheta^2
+        theta <- theta - eta dtheta / sqrt(g + eps)
+    step() takes the gradients as an argument, as a3c.py's shared version does."""
+
+    def __init__(self, params, alpha=0.99, eps=1e-5):
+        self.params = list(params)
+        self.square_avg = [torch.zeros_like(p) for p in self.params]
+        self.alpha, self.eps = alpha, eps
+
+    @torch.no_grad()
+    def step(self, grads, lr):
+        for theta, g, dtheta in zip(self.params, self.square_avg, grads):
+            g.mul_(self.alpha).addcmul_(dtheta, dtheta, value=1.0 - self.alpha)
+            theta.addcdiv_(dtheta, (g + self.eps).sqrt(), value=-lr)
+
+
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
@@ -414,6 +437,15 @@ def validate_args(args):
         fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
 
 
+def update(agent, optimizer, loss, lr, max_grad_norm):
+    """dtheta of the batch's loss (the gradients are cleared first), clipped, then one RMSProp
+    step of theta."""
+    agent.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(agent.parameters(), max_grad_norm)  # g <- g * min(1, max_norm / ||g||)
+    optimizer.step([p.grad for p in agent.parameters()], lr)
+
+
 def train(args):
     """Train A2C; returns the run directory and the (global_step, episodic_return) pairs."""
     validate_args(args)
@@ -438,13 +470,13 @@ def train(args):
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs.action_space.seed(args.seed)
-    obs_rms = RunningMeanStd(obs_space.shape) if continuous and args.normalize_obs else None
-    return_rms = RunningMeanStd() if continuous and args.normalize_reward else None
+    obs_rms = RunningMeanStd(obs_space.shape) if args.normalize_obs else None
+    return_rms = RunningMeanStd() if args.normalize_reward else None
     discounted_return = np.zeros(args.num_envs)
     low, high = (action_space.low, action_space.high) if continuous else (None, None)
 
     agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation, args.log_std_init)
-    optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
+    optimizer = RMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
 
     batch_size = args.num_envs * args.num_steps
     num_iterations = args.total_timesteps // batch_size
@@ -475,7 +507,6 @@ def train(args):
 
     for iteration in range(1, num_iterations + 1):
         lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations) if args.anneal_lr else args.learning_rate
-        optimizer.param_groups[0]["lr"] = lr
 
         # ---- rollout: T steps of every environment with the current policy ----
         final_values_buf[:] = 0.0
@@ -535,10 +566,7 @@ def train(args):
         entropy_loss = entropy.mean()
         loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
 
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)  # g <- g * min(1, max_norm / ||g||)
-        optimizer.step()
+        update(agent, optimizer, loss, lr, args.max_grad_norm)
 
         stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(), "entropy": entropy_loss.item()}
         num_updates = 1

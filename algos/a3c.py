@@ -28,8 +28,15 @@ Observation normalisation (Box actions): one set of running statistics in shared
 updated under a lock by every worker, so that all workers and the saved model see the same
 normalisation. Reward scaling keeps one running return statistic per worker. The main process
 writes TensorBoard from a queue fed by the workers. The knobs that matter: num_workers,
-num_steps (t_max), learning_rate, ent_coef. The defaults are a2c.py's: t_max = 5, RMSProp with
-learning rate 7e-4, alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99, 64-64 tanh networks.
+num_steps (t_max), learning_rate, ent_coef. The defaults are a2c.py's (t_max = 5, RMSProp
+alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99, 64-64 tanh networks, observations normalised and
+rewards scaled on every task, discrete ones too), except the learning rate: 1e-4, not 7e-4.
+RMSProp's step has about the same size whatever the batch, and a worker steps once per segment
+of at most t_max = 5 transitions where a2c.py steps once per 8 x 5, so a2c.py's rate would move
+theta about 8 times as far per transition. With 7e-4 and 2 workers, InvertedPendulum-v5 reached
+1000 and collapsed (final means of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310;
+benchmark/results/targets/a3c__InvertedPendulum-v5.md in git history). README, "Defaults that
+learn and hold", has the tables with 1e-4.
 """
 
 import os
@@ -78,15 +85,15 @@ class Args:
     eval_checkpoint: Optional[str] = None
     """evaluate this saved model.pt on --env-id instead of training"""
     normalize_obs: bool = True
-    """continuous actions only: normalise observations by running mean and std"""
+    """normalise observations by running mean and std (both kinds of action)"""
     normalize_reward: bool = True
-    """continuous actions only: divide rewards by the running std of the discounted return"""
+    """divide rewards by the running std of the discounted return (both kinds of action)"""
     clip_actions: bool = True
     """continuous actions only: clip actions to the action space bounds before env.step"""
 
     # Algorithm-specific arguments
-    learning_rate: float = 7e-4
-    """RMSProp learning rate"""
+    learning_rate: float = 1e-4
+    """shared RMSProp learning rate (a2c.py's 7e-4 / 8: one step per segment, not per batch)"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to zero over the run"""
     num_steps: int = 5
@@ -490,7 +497,7 @@ def actor_learner(rank, args, run_name, global_agent, optimizer, global_step, ob
     )
     envs.action_space.seed(seed)
     obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
-    return_rms = RunningMeanStd() if continuous and args.normalize_reward else None
+    return_rms = RunningMeanStd() if args.normalize_reward else None
     discounted_return = np.zeros(1)
     low, high = (action_space.low, action_space.high) if continuous else (None, None)
 
@@ -648,7 +655,7 @@ def train(args):
     agent.share_memory()
     optimizer = SharedRMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
     obs_stats = None
-    if continuous and args.normalize_obs:
+    if args.normalize_obs:
         rms = RunningMeanStd(obs_space.shape)
         obs_stats = tuple(torch.from_numpy(x).share_memory_() for x in (rms.mean, rms.var, rms.count))
     obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None

@@ -28,7 +28,13 @@ there is nothing to bootstrap from, and G_t ends at the truncation (biased low n
 The knobs that matter most: baseline, batch_size, learning_rate. Defaults, measured on
 CartPole-v1 and InvertedPendulum-v5 (batches of 4000 steps with Adam 1e-3 did not learn the
 pendulum in 300k steps): 4 environments, batches of at least 1000 steps, Adam 1e-2 annealed to
-0, gamma 0.99, two hidden layers of 64 tanh units.
+0, gamma 0.99, two hidden layers of 64 tanh units, and rewards scaled by the running std of the
+discounted return on every task, discrete ones too. Unscaled, CartPole's returns (up to 100 at
+gamma 0.99) give a value loss of ~900 whose gradient sets the norm that the 0.5 clip divides
+by (median norm 144, against 0.95 scaled; `losses/grad_norm` of a 60k-step CartPole run with
+and without --no-normalize-reward), and the policy reached 500 and fell back (final means of
+the last 20 episodes at 300k steps, seeds 1-5: 421, 500, 499, 455, 500; scaled: 500 on all
+five, README "Defaults that learn and hold").
 """
 
 import os
@@ -73,9 +79,9 @@ class Args:
     eval_checkpoint: Optional[str] = None
     """evaluate this saved model.pt on --env-id instead of training"""
     normalize_obs: bool = True
-    """continuous actions only: normalise observations by running mean and std"""
+    """normalise observations by running mean and std (both kinds of action)"""
     normalize_reward: bool = True
-    """continuous actions only: divide rewards by the running std of the discounted return"""
+    """divide rewards by the running std of the discounted return (both kinds of action)"""
     clip_actions: bool = True
     """continuous actions only: clip actions to the action space bounds before env.step"""
 
@@ -441,8 +447,8 @@ def train(args):
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs.action_space.seed(args.seed)
-    obs_rms = RunningMeanStd(obs_space.shape) if continuous and args.normalize_obs else None
-    return_rms = RunningMeanStd() if continuous and args.normalize_reward else None
+    obs_rms = RunningMeanStd(obs_space.shape) if args.normalize_obs else None
+    return_rms = RunningMeanStd() if args.normalize_reward else None
     discounted_return = np.zeros(args.num_envs)
     low, high = (action_space.low, action_space.high) if continuous else (None, None)
 

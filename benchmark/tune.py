@@ -50,10 +50,10 @@ def _choice(trial, name, choices):
     return str(trial.suggest_categorical(name, choices))
 
 
-def space_a2c(trial):
+def space_a2c(trial, lr_range=(1e-4, 3e-3)):
     """A2C and A3C: rollout length, learning rate, lambda, the loss weights, the clip."""
     return [
-        "--learning-rate", _float(trial, "learning_rate", 1e-4, 3e-3, log=True),
+        "--learning-rate", _float(trial, "learning_rate", *lr_range, log=True),
         "--num-steps", _choice(trial, "num_steps", [5, 8, 16, 32]),
         "--gae-lambda", _choice(trial, "gae_lambda", [0.9, 0.95, 1.0]),
         "--ent-coef", _choice(trial, "ent_coef", [0.0, 0.001, 0.01]),
@@ -65,6 +65,11 @@ def space_a2c(trial):
 
 def space_a2c_envs(trial):
     return ["--num-envs", _choice(trial, "num_envs", [1, 2, 4, 8]), *space_a2c(trial)]
+
+
+def space_a3c(trial):
+    """A3C steps once per worker segment, so its rates sit lower than A2C's (see a3c.py)."""
+    return space_a2c(trial, lr_range=(2e-5, 1e-3))
 
 
 def space_reinforce(trial):
@@ -85,7 +90,7 @@ def space_tiny(trial):
     return ["--learning-rate", _choice(trial, "learning_rate", [1e-3, 1e-2])]
 
 
-SPACES = {"a2c": space_a2c_envs, "a3c": space_a2c, "reinforce": space_reinforce, "tiny": space_tiny}
+SPACES = {"a2c": space_a2c_envs, "a3c": space_a3c, "reinforce": space_reinforce, "tiny": space_tiny}
 
 
 def normaliser(script, env_id):

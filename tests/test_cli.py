@@ -153,6 +153,7 @@ def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, e
     # termination (the CleanRL bug) would give 4.14 in both cases.
     env_id = f"tests.fake_envs:ConstantReward{ending}-v0"
     args = ["--env-id", env_id, "--total-timesteps", TRUNCATION_BUDGET.get(script, 8192), "--gamma", 0.9, "--learning-rate", 3e-3, "--save-model", "--eval-episodes", 1]
+    args += ["--no-normalize-obs", "--no-normalize-reward"]  # V(s) in the units of the raw reward
     ok(run_cli(script, *args, *TINY[script], cwd=tmp_path))
     agent, _, _ = load(script).load_checkpoint(str(the_run_dir(tmp_path) / "model.pt"), env_id)
     with torch.no_grad():

@@ -392,3 +392,39 @@ def test_normalize_obs_and_scale_reward(module):
     ret_rms = module.RunningMeanStd()
     ret_rms.var = np.array(16.0)
     np.testing.assert_allclose(module.scale_reward(np.array([2.0, -100.0]), ret_rms), [0.5, -10.0], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- RMSProp (A2C and A3C)
+
+
+def rmsprop_reference(theta, grads, lrs, alpha, eps):
+    """The A3C paper's RMSProp, element by element in float64:
+    g <- alpha g + (1 - alpha) dtheta^2;  theta <- theta - lr dtheta / sqrt(g + eps)."""
+    theta, g = theta.astype(np.float64).copy(), np.zeros_like(theta, np.float64)
+    for dtheta, lr in zip(grads, lrs):
+        g = alpha * g + (1 - alpha) * dtheta.astype(np.float64) ** 2
+        theta = theta - lr * dtheta / np.sqrt(g + eps)
+    return theta
+
+
+@pytest.mark.parametrize("script, name", [("a2c", "RMSprop"), ("a3c", "SharedRMSprop")])
+def test_rmsprop_is_the_papers_formula(script, name):
+    """A2C and A3C take the same step: eps inside the square root, never torch's sqrt(g) + eps.
+    Gradients of 1e-4 to 1 make the two placements of eps differ by up to 30x."""
+    rng = np.random.default_rng(0)
+    theta0 = rng.normal(size=(3, 4)).astype(np.float32)
+    grads = [(rng.normal(size=(3, 4)) * 10.0 ** rng.integers(-4, 1, size=(3, 4))).astype(np.float32) for _ in range(5)]
+    lrs = [7e-4, 6e-4, 5e-4, 4e-4, 3e-4]
+    param = torch.nn.Parameter(torch.from_numpy(theta0.copy()))
+    optimizer = getattr(MODULES[script], name)([param], alpha=0.99, eps=1e-5)
+    for dtheta, lr in zip(grads, lrs):
+        optimizer.step([torch.from_numpy(dtheta)], lr)
+    expected = rmsprop_reference(theta0, grads, lrs, alpha=0.99, eps=1e-5)
+    np.testing.assert_allclose(param.detach().numpy(), expected, rtol=1e-5, atol=1e-7)
+    torch_param = torch.nn.Parameter(torch.from_numpy(theta0.copy()))
+    torch_opt = torch.optim.RMSprop([torch_param], lr=lrs[0], alpha=0.99, eps=1e-5)
+    for dtheta, lr in zip(grads, lrs):
+        torch_opt.param_groups[0]["lr"] = lr
+        torch_param.grad = torch.from_numpy(dtheta)
+        torch_opt.step()
+    assert np.abs(torch_param.detach().numpy() - expected).max() > 1e-3  # the fixture tells them apart
