@@ -36,7 +36,7 @@ of at most t_max = 5 transitions where a2c.py steps once per 8 x 5, so a2c.py's 
 theta about 8 times as far per transition. With 7e-4 and 2 workers, InvertedPendulum-v5 reached
 1000 and collapsed (final means of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310;
 benchmark/results/targets/a3c__InvertedPendulum-v5.md in git history). README, "Defaults that
-learn and hold", has the tables with 1e-4.
+learn and hold", has what 1e-4 gives there.
 """
 
 import os
