@@ -115,85 +115,6 @@ class Args:
     """continuous actions only: initial log-std of the Gaussian policy (-2: std 0.14)"""
 
 
-def fail(message):
-    """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
-
-
-def _mujoco_warning(message):
-    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
-    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
-    # the others.
-    if "settotalmass" not in message:
-        print(f"MuJoCo warning: {message}", file=sys.stderr)
-
-
-def make_env(env_id, idx, capture_video, video_dir):
-    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
-
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return gym.wrappers.RecordEpisodeStatistics(env)
-
-    return thunk
-
-
-def check_env(env_id):
-    """Make one environment to read its spaces; a clear error for anything unsupported."""
-    try:
-        import mujoco
-
-        mujoco.set_mju_user_warning(_mujoco_warning)
-    except ImportError:
-        pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(f"unknown or unavailable --env-id {env_id!r} ({e}); pick a registered id such as CartPole-v1 or HalfCheetah-v5")
-    obs_space, action_space = env.observation_space, env.action_space
-    env.close()
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        fail(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: pick another --env-id")
-    if not (isinstance(action_space, gym.spaces.Discrete) or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
-        fail(f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: pick another --env-id")
-    return obs_space, action_space
-
-
-class RunningMeanStd:
-    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm)."""
-
-    def __init__(self, shape=()):
-        self.mean = np.zeros(shape, np.float64)
-        self.var = np.ones(shape, np.float64)
-        self.count = 1e-4
-
-    def update(self, x):
-        batch_count = x.shape[0]
-        batch_mean = x.sum(axis=0) / batch_count
-        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
-        delta = batch_mean - self.mean
-        total = self.count + batch_count
-        self.mean = self.mean + delta * batch_count / total
-        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
-        self.var = m2 / total
-        self.count = total
-
-
-def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
-    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
-    return np.clip((obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps), -clip, clip).astype(np.float32)
-
-
-def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
-    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
-    # each environment's running discounted return (reset to 0 at the end of an episode)
-    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
-
-
 def compute_gae(rewards, values, next_values, terminations, dones, gamma, gae_lambda):
     """GAE(gamma, lambda) advantages and value targets over a rollout of shape [T, N].
 
@@ -246,8 +167,11 @@ def explained_variance(values, returns):
 
 
 def gaussian_log_prob(mean, log_std, action):
-    # log N(a; mu, sigma^2 I) = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
-    return (-0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+    # log N(a; mu, sigma^2 I)
+    #     = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
+    return (
+        -0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+    ).sum(-1)
 
 
 def gaussian_entropy(log_std):
@@ -267,14 +191,56 @@ def categorical_entropy(logits):
 
 
 def gaussian_kl(mean_old, log_std_old, mean, log_std):
-    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i) + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
-    return (log_std - log_std_old + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp()) - 0.5).sum(-1)
+    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i)
+    #                          + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
+    return (
+        log_std
+        - log_std_old
+        + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp())
+        - 0.5
+    ).sum(-1)
 
 
 def categorical_kl(logits_old, logits):
     # KL[p_old || p] = sum_a p_old(a) (log p_old(a) - log p(a))
     log_p_old, log_p = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
     return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
+
+
+class RunningMeanStd:
+    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm)."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x):
+        batch_count = x.shape[0]
+        batch_mean = x.sum(axis=0) / batch_count
+        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = (
+            self.var * self.count
+            + batch_var * batch_count
+            + delta**2 * self.count * batch_count / total
+        )
+        self.var = m2 / total
+        self.count = total
+
+
+def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
+    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
+    normalized = (obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps)
+    return np.clip(normalized, -clip, clip).astype(np.float32)
+
+
+def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
+    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
+    # each environment's running discounted return (reset to 0 at the end of an episode)
+    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
 
 
 class RMSprop:
@@ -319,7 +285,10 @@ class Agent(nn.Module):
     default 64-64 tanh). Discrete actions: Categorical over logits. Box actions: diagonal Gaussian
     with a state-independent, learned log-std."""
 
-    def __init__(self, obs_dim, action_space, hidden_size=64, shared_trunk=False, activation="tanh", log_std_init=0.0):
+    def __init__(
+        self, obs_dim, action_space, hidden_size=64, shared_trunk=False, activation="tanh",
+        log_std_init=0.0,
+    ):
         super().__init__()
         self.continuous = isinstance(action_space, gym.spaces.Box)
         act_dim = action_space.shape[0] if self.continuous else int(action_space.n)
@@ -354,21 +323,277 @@ class Agent(nn.Module):
             log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
         return action, log_prob, entropy, self.get_value(obs), out
 
+    def kl(self, old_out, old_log_std, out):
+        """KL[pi_old(.|s), pi(.|s)] per state, from pi_old's mean and log-std (or logits) and
+        pi's mean (or logits); pi's log-std is actor_logstd."""
+        if self.continuous:
+            return gaussian_kl(old_out, old_log_std, out, self.actor_logstd)
+        return categorical_kl(old_out, out)
+
     def get_deterministic_action(self, obs):
         """The mean action (Box) or the most likely one (Discrete), for evaluation."""
         out = self.actor(obs)
         return out if self.continuous else out.argmax(-1)
 
 
-def save_checkpoint(path, agent, obs_rms, args):
-    torch.save(
-        {
-            "model": agent.state_dict(),
-            "obs_rms": None if obs_rms is None else {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")},
-            "args": asdict(args),
-        },
-        path,
+def update(agent, optimizer, loss, lr, max_grad_norm):
+    """dtheta of the batch's loss (the gradients are cleared first), clipped, then one RMSProp
+    step of theta."""
+    agent.zero_grad(set_to_none=True)
+    loss.backward()
+    # g <- g * min(1, max_norm / ||g||)
+    nn.utils.clip_grad_norm_(agent.parameters(), max_grad_norm)
+    optimizer.step([p.grad for p in agent.parameters()], lr)
+
+
+def train(args):
+    """Train A2C; returns the run directory and the (global_step, episodic_return) pairs."""
+    validate_args(args)
+    obs_space, action_space = check_env(args.env_id)
+    continuous = isinstance(action_space, gym.spaces.Box)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
+
+    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
+    run_name = os.path.basename(run_dir)
+    writer = SummaryWriter(run_dir)
+    table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+
+    envs = gym.vector.SyncVectorEnv(
+        [
+            make_env(args.env_id, i, args.capture_video, f"videos/{run_name}")
+            for i in range(args.num_envs)
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
+    envs.action_space.seed(args.seed)
+    obs_rms = RunningMeanStd(obs_space.shape) if args.normalize_obs else None
+    return_rms = RunningMeanStd() if args.normalize_reward else None
+    discounted_return = np.zeros(args.num_envs)
+    low, high = (action_space.low, action_space.high) if continuous else (None, None)
+
+    agent = Agent(
+        obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
+        args.log_std_init,
+    )
+    optimizer = RMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
+
+    batch_size = args.num_envs * args.num_steps
+    num_iterations = args.total_timesteps // batch_size
+    T, N = args.num_steps, args.num_envs
+    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
+    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
+    logprobs_buf = np.zeros((T, N), np.float32)
+    rewards_buf = np.zeros((T, N), np.float32)
+    terminations_buf = np.zeros((T, N), np.float32)
+    dones_buf = np.zeros((T, N), np.float32)
+    values_buf = np.zeros((T, N), np.float32)
+    # pi_old's mean or logits
+    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)
+    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
+
+    def prepare(obs, update):
+        if obs_rms is None:
+            return obs.astype(np.float32)
+        if update:
+            obs_rms.update(obs)
+        return normalize_obs(obs, obs_rms)
+
+    episodic_returns = []
+    global_step = 0
+    start_time = time.time()
+    print_every = max(1, num_iterations // 20)
+    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs = prepare(next_obs, update=True)
+
+    for iteration in range(1, num_iterations + 1):
+        lr = args.learning_rate
+        if args.anneal_lr:
+            lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations)
+
+        # ---- rollout: T steps of every environment with the current policy ----
+        final_values_buf[:] = 0.0
+        truncated_buf = np.zeros((T, N), bool)
+        for step in range(T):
+            global_step += N
+            obs_buf[step] = next_obs
+            with torch.inference_mode():
+                action, logprob, _, value, dist = agent.get_action_and_value(
+                    torch.from_numpy(next_obs)
+                )
+            action = action.numpy()
+            actions_buf[step], logprobs_buf[step] = action, logprob.numpy()
+            values_buf[step], dists_buf[step] = value.numpy(), dist.numpy()
+
+            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
+            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
+            dones = terminations | truncations
+            if return_rms is not None:
+                discounted_return = discounted_return * args.gamma + reward
+                return_rms.update(discounted_return)
+                reward = scale_reward(reward, return_rms)
+                discounted_return[dones] = 0.0
+            next_obs = prepare(next_obs, update=True)
+            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
+
+            if truncations.any():  # bootstrap from the final observation of a truncated episode
+                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
+                with torch.inference_mode():
+                    final_values = agent.get_value(torch.from_numpy(final_obs)).numpy()
+                final_values_buf[step, truncations] = final_values
+                truncated_buf[step] = truncations
+            if "final_info" in infos and "episode" in infos["final_info"]:
+                ep = infos["final_info"]["episode"]
+                for i in np.nonzero(infos["final_info"]["_episode"])[0]:
+                    episodic_returns.append((global_step, float(ep["r"][i])))
+                    writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
+
+        # ---- advantages: GAE(gamma, lambda), V(s_{t+1}) from the next step or the final obs ----
+        with torch.inference_mode():
+            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
+        next_values = np.concatenate([values_buf[1:], last_value[None]])
+        next_values = np.where(truncated_buf, final_values_buf, next_values)
+        advantages, returns = compute_gae(
+            rewards_buf, values_buf, next_values, terminations_buf, dones_buf,
+            args.gamma, args.gae_lambda,
+        )
+
+        # ---- update: one RMSProp step on the whole batch ----
+        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
+        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
+        b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
+        b_advantages = torch.from_numpy(advantages.reshape(-1))
+        b_returns = torch.from_numpy(returns.reshape(-1))
+        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
+        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
+
+        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
+        b_advantages = normalize_advantages(b_advantages) if args.norm_adv else b_advantages
+        pg_loss = policy_gradient_loss(newlogprob, b_advantages)
+        v_loss = value_loss(newvalue, b_returns)
+        entropy_loss = entropy.mean()
+        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+
+        update(agent, optimizer, loss, lr, args.max_grad_norm)
+
+        stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
+                 "entropy": entropy_loss.item()}
+        num_updates = 1
+        # d: the exact mean KL[pi_old, pi_theta] over the whole batch after the update
+        with torch.no_grad():
+            _, newlogprob, _, _, new_dists = agent.get_action_and_value(b_obs, b_actions)
+            d = agent.kl(b_dists, old_log_std, new_dists).mean().item()
+            stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
+        writer.add_scalar("losses/kl", d, global_step)
+
+        sps = int(global_step / (time.time() - start_time))
+        writer.add_scalar("charts/learning_rate", lr, global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        for key, total in stats.items():
+            writer.add_scalar(f"losses/{key}", total / num_updates, global_step)
+        ev = explained_variance(values_buf.reshape(-1), returns.reshape(-1))
+        writer.add_scalar("losses/explained_variance", ev, global_step)
+        if iteration % print_every == 0 or iteration == num_iterations:
+            recent = [r for _, r in episodic_returns[-20:]]
+            mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
+            print(
+                f"step {global_step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}",
+                flush=True,
+            )
+
+    envs.close()
+    eval_returns = None
+    if args.save_model:
+        model_path = f"{run_dir}/model.pt"
+        save_checkpoint(model_path, agent, obs_rms, args)
+        print(f"model saved to {model_path}")
+        eval_returns = evaluate(
+            model_path, args.env_id, args.eval_episodes, args.seed + 100_000,
+            args.capture_video, f"videos/{run_name}-eval",
+        )
+        for i, r in enumerate(eval_returns):
+            writer.add_scalar("eval/episodic_return", r, i)
+        print(
+            f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} "
+            f"over {len(eval_returns)} episodes"
+        )
+    writer.close()
+    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
+
+
+# ---- plumbing: environments, checkpoints, evaluation, run directory, argument checks ----
+
+def fail(message):
+    """Stop with a one-line error that says what to change (before anything is written)."""
+    raise SystemExit(f"error: {message}")
+
+
+def _mujoco_warning(message):
+    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
+    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
+    # the others.
+    if "settotalmass" not in message:
+        print(f"MuJoCo warning: {message}", file=sys.stderr)
+
+
+def make_env(env_id, idx, capture_video, video_dir):
+    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
+
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return gym.wrappers.RecordEpisodeStatistics(env)
+
+    return thunk
+
+
+def check_env(env_id):
+    """Make one environment to read its spaces; a clear error for anything unsupported."""
+    try:
+        import mujoco
+
+        mujoco.set_mju_user_warning(_mujoco_warning)
+    except ImportError:
+        pass
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+        fail(
+            f"unknown or unavailable --env-id {env_id!r} ({e}); "
+            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+        )
+    obs_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        fail(
+            f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: "
+            "pick another --env-id"
+        )
+    flat_box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if not (isinstance(action_space, gym.spaces.Discrete) or flat_box):
+        fail(
+            f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: "
+            "pick another --env-id"
+        )
+    return obs_space, action_space
+
+
+def save_checkpoint(path, agent, obs_rms, args):
+    obs_stats = None
+    if obs_rms is not None:
+        obs_stats = {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")}
+    torch.save({"model": agent.state_dict(), "obs_rms": obs_stats, "args": asdict(args)}, path)
 
 
 def load_checkpoint(path, env_id):
@@ -379,13 +604,22 @@ def load_checkpoint(path, env_id):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         saved_args, state = ckpt["args"], ckpt["model"]
     except Exception as e:
-        fail(f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
+        fail(
+            f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); "
+            "pass the model.pt of a run trained with --save-model"
+        )
     obs_space, action_space = check_env(env_id)
-    agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"], saved_args["activation"])
+    agent = Agent(
+        obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"],
+        saved_args["activation"],
+    )
     try:
         agent.load_state_dict(state)
     except RuntimeError:
-        fail(f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ from {env_id}'s: pass --env-id {saved_args['env_id']}")
+        fail(
+            f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ "
+            f"from {env_id}'s: pass --env-id {saved_args['env_id']}"
+        )
     obs_rms = None
     if ckpt["obs_rms"] is not None:
         obs_rms = RunningMeanStd(obs_space.shape)
@@ -398,7 +632,10 @@ def evaluate(model_path, env_id, eval_episodes, seed, capture_video=False, video
     """Returns of eval_episodes episodes with the deterministic policy and frozen statistics."""
     agent, obs_rms, _ = load_checkpoint(model_path, env_id)
     agent.eval()
-    envs = gym.vector.SyncVectorEnv([make_env(env_id, 0, capture_video, video_dir)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(env_id, 0, capture_video, video_dir)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     obs, _ = envs.reset(seed=seed)
     episodic_returns = []
     while len(episodic_returns) < eval_episodes:
@@ -432,185 +669,30 @@ def validate_args(args):
         fail("--num-envs and --num-steps must be positive")
     batch_size = args.num_envs * args.num_steps
     if args.total_timesteps < batch_size:
-        fail(f"--total-timesteps {args.total_timesteps} is less than one batch (num_envs * num_steps = {batch_size}); raise it or shrink the batch")
+        fail(
+            f"--total-timesteps {args.total_timesteps} is less than one batch "
+            f"(num_envs * num_steps = {batch_size}); raise it or shrink the batch"
+        )
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
 
 
-def update(agent, optimizer, loss, lr, max_grad_norm):
-    """dtheta of the batch's loss (the gradients are cleared first), clipped, then one RMSProp
-    step of theta."""
-    agent.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(agent.parameters(), max_grad_norm)  # g <- g * min(1, max_norm / ||g||)
-    optimizer.step([p.grad for p in agent.parameters()], lr)
-
-
-def train(args):
-    """Train A2C; returns the run directory and the (global_step, episodic_return) pairs."""
-    validate_args(args)
-    obs_space, action_space = check_env(args.env_id)
-    continuous = isinstance(action_space, gym.spaces.Box)
-
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(args.torch_threads)
-    if args.capture_video:
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
-
-    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
-    run_name = os.path.basename(run_dir)
-    writer = SummaryWriter(run_dir)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
-
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, f"videos/{run_name}") for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    envs.action_space.seed(args.seed)
-    obs_rms = RunningMeanStd(obs_space.shape) if args.normalize_obs else None
-    return_rms = RunningMeanStd() if args.normalize_reward else None
-    discounted_return = np.zeros(args.num_envs)
-    low, high = (action_space.low, action_space.high) if continuous else (None, None)
-
-    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation, args.log_std_init)
-    optimizer = RMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
-
-    batch_size = args.num_envs * args.num_steps
-    num_iterations = args.total_timesteps // batch_size
-    T, N = args.num_steps, args.num_envs
-    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
-    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
-    logprobs_buf = np.zeros((T, N), np.float32)
-    rewards_buf = np.zeros((T, N), np.float32)
-    terminations_buf = np.zeros((T, N), np.float32)
-    dones_buf = np.zeros((T, N), np.float32)
-    values_buf = np.zeros((T, N), np.float32)
-    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)  # pi_old's mean or logits
-    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
-
-    def prepare(obs, update):
-        if obs_rms is None:
-            return obs.astype(np.float32)
-        if update:
-            obs_rms.update(obs)
-        return normalize_obs(obs, obs_rms)
-
-    episodic_returns = []
-    global_step = 0
-    start_time = time.time()
-    print_every = max(1, num_iterations // 20)
-    next_obs, _ = envs.reset(seed=args.seed)
-    next_obs = prepare(next_obs, update=True)
-
-    for iteration in range(1, num_iterations + 1):
-        lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations) if args.anneal_lr else args.learning_rate
-
-        # ---- rollout: T steps of every environment with the current policy ----
-        final_values_buf[:] = 0.0
-        truncated_buf = np.zeros((T, N), bool)
-        for step in range(T):
-            global_step += N
-            obs_buf[step] = next_obs
-            with torch.inference_mode():
-                action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(next_obs))
-            action = action.numpy()
-            actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob.numpy(), value.numpy()
-            dists_buf[step] = dist.numpy()
-
-            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
-            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
-            dones = terminations | truncations
-            if return_rms is not None:
-                discounted_return = discounted_return * args.gamma + reward
-                return_rms.update(discounted_return)
-                reward = scale_reward(reward, return_rms)
-                discounted_return[dones] = 0.0
-            next_obs = prepare(next_obs, update=True)
-            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
-
-            if truncations.any():  # bootstrap from the final observation of a truncated episode
-                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
-                with torch.inference_mode():
-                    final_values_buf[step, truncations] = agent.get_value(torch.from_numpy(final_obs)).numpy()
-                truncated_buf[step] = truncations
-            if "final_info" in infos and "episode" in infos["final_info"]:
-                ep = infos["final_info"]["episode"]
-                for i in np.nonzero(infos["final_info"]["_episode"])[0]:
-                    episodic_returns.append((global_step, float(ep["r"][i])))
-                    writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
-
-        # ---- advantages: GAE(gamma, lambda) with V(s_{t+1}) from the next step or the final obs ----
-        with torch.inference_mode():
-            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
-        next_values = np.concatenate([values_buf[1:], last_value[None]])
-        next_values = np.where(truncated_buf, final_values_buf, next_values)
-        advantages, returns = compute_gae(rewards_buf, values_buf, next_values, terminations_buf, dones_buf, args.gamma, args.gae_lambda)
-
-        # ---- update: one RMSProp step on the whole batch ----
-        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
-        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
-        b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
-        b_advantages = torch.from_numpy(advantages.reshape(-1))
-        b_returns = torch.from_numpy(returns.reshape(-1))
-        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
-        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
-
-        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
-        b_advantages = normalize_advantages(b_advantages) if args.norm_adv else b_advantages
-        pg_loss = policy_gradient_loss(newlogprob, b_advantages)
-        v_loss = value_loss(newvalue, b_returns)
-        entropy_loss = entropy.mean()
-        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
-
-        update(agent, optimizer, loss, lr, args.max_grad_norm)
-
-        stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(), "entropy": entropy_loss.item()}
-        num_updates = 1
-        with torch.no_grad():  # d: the exact mean KL[pi_old, pi_theta] over the whole batch after the update
-            _, newlogprob, _, _, new_dists = agent.get_action_and_value(b_obs, b_actions)
-            d = (gaussian_kl(b_dists, old_log_std, new_dists, agent.actor_logstd) if continuous else categorical_kl(b_dists, new_dists)).mean().item()
-            stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
-        writer.add_scalar("losses/kl", d, global_step)
-
-        sps = int(global_step / (time.time() - start_time))
-        writer.add_scalar("charts/learning_rate", lr, global_step)
-        writer.add_scalar("charts/SPS", sps, global_step)
-        for key, total in stats.items():
-            writer.add_scalar(f"losses/{key}", total / num_updates, global_step)
-        writer.add_scalar("losses/explained_variance", explained_variance(values_buf.reshape(-1), returns.reshape(-1)), global_step)
-        if iteration % print_every == 0 or iteration == num_iterations:
-            recent = [r for _, r in episodic_returns[-20:]]
-            mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
-            print(f"step {global_step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}", flush=True)
-
-    envs.close()
-    eval_returns = None
-    if args.save_model:
-        model_path = f"{run_dir}/model.pt"
-        save_checkpoint(model_path, agent, obs_rms, args)
-        print(f"model saved to {model_path}")
-        eval_returns = evaluate(model_path, args.env_id, args.eval_episodes, args.seed + 100_000, args.capture_video, f"videos/{run_name}-eval")
-        for i, r in enumerate(eval_returns):
-            writer.add_scalar("eval/episodic_return", r, i)
-        print(f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} over {len(eval_returns)} episodes")
-    writer.close()
-    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
-
-
 def evaluate_checkpoint(args):
     """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
-    returns = evaluate(args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}")
+    returns = evaluate(
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
+        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+    )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
         for i, r in enumerate(returns):
             writer.add_scalar("eval/episodic_return", r, i)
     for i, r in enumerate(returns):
         print(f"eval episode {i}: return {r:.1f}")
-    print(f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} over {len(returns)} episodes")
+    print(
+        f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} "
+        f"over {len(returns)} episodes"
+    )
     return returns
 
 
