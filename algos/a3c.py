@@ -46,7 +46,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal, Optional
 
 import gymnasium as gym
@@ -126,94 +126,6 @@ class Args:
     """updates between a worker's messages to the TensorBoard writer (losses averaged over them)"""
 
 
-def fail(message):
-    """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
-
-
-def _mujoco_warning(message):
-    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
-    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
-    # the others.
-    if "settotalmass" not in message:
-        print(f"MuJoCo warning: {message}", file=sys.stderr)
-
-
-def make_env(env_id, idx, capture_video, video_dir):
-    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
-
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_dir)
-        else:
-            env = gym.make(env_id)
-        return gym.wrappers.RecordEpisodeStatistics(env)
-
-    return thunk
-
-
-def check_env(env_id):
-    """Make one environment to read its spaces; a clear error for anything unsupported."""
-    try:
-        import mujoco
-
-        mujoco.set_mju_user_warning(_mujoco_warning)
-    except ImportError:
-        pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(f"unknown or unavailable --env-id {env_id!r} ({e}); pick a registered id such as CartPole-v1 or HalfCheetah-v5")
-    obs_space, action_space = env.observation_space, env.action_space
-    env.close()
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        fail(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: pick another --env-id")
-    if not (isinstance(action_space, gym.spaces.Discrete) or (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1)):
-        fail(f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: pick another --env-id")
-    return obs_space, action_space
-
-
-class RunningMeanStd:
-    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm).
-    Updated in place, so that its arrays can be views of shared memory (see shared_stats)."""
-
-    def __init__(self, shape=()):
-        self.mean = np.zeros(shape, np.float64)
-        self.var = np.ones(shape, np.float64)
-        self.count = np.full((), 1e-4)
-
-    def update(self, x):
-        batch_count = x.shape[0]
-        batch_mean = x.sum(axis=0) / batch_count
-        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
-        delta = batch_mean - self.mean
-        total = self.count + batch_count
-        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
-        self.mean[...] = self.mean + delta * batch_count / total
-        self.var[...] = m2 / total
-        self.count[...] = total
-
-
-def shared_stats(tensors, shape):
-    """A RunningMeanStd whose mean, var and count are numpy views of three shared-memory
-    tensors: every worker that builds one from the same tensors updates the same statistics."""
-    rms = RunningMeanStd(shape)
-    rms.mean, rms.var, rms.count = (t.numpy() for t in tensors)
-    return rms
-
-
-def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
-    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
-    return np.clip((obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps), -clip, clip).astype(np.float32)
-
-
-def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
-    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
-    # each environment's running discounted return (reset to 0 at the end of an episode)
-    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
-
-
 def compute_gae(rewards, values, next_values, terminations, dones, gamma, gae_lambda):
     """GAE(gamma, lambda) advantages and value targets over a rollout of shape [T, N].
 
@@ -266,8 +178,11 @@ def explained_variance(values, returns):
 
 
 def gaussian_log_prob(mean, log_std, action):
-    # log N(a; mu, sigma^2 I) = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
-    return (-0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+    # log N(a; mu, sigma^2 I)
+    #     = sum_i [ -(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2 ]
+    return (
+        -0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+    ).sum(-1)
 
 
 def gaussian_entropy(log_std):
@@ -287,14 +202,65 @@ def categorical_entropy(logits):
 
 
 def gaussian_kl(mean_old, log_std_old, mean, log_std):
-    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i) + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
-    return (log_std - log_std_old + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp()) - 0.5).sum(-1)
+    # KL[N_old || N] = sum_i [ log(sigma_i / sigma_old_i)
+    #                          + (sigma_old_i^2 + (mu_old_i - mu_i)^2) / (2 sigma_i^2) - 1/2 ]
+    return (
+        log_std
+        - log_std_old
+        + ((2 * log_std_old).exp() + (mean_old - mean) ** 2) / (2 * (2 * log_std).exp())
+        - 0.5
+    ).sum(-1)
 
 
 def categorical_kl(logits_old, logits):
     # KL[p_old || p] = sum_a p_old(a) (log p_old(a) - log p(a))
     log_p_old, log_p = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
     return (log_p_old.exp() * (log_p_old - log_p)).sum(-1)
+
+
+class RunningMeanStd:
+    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm).
+    Updated in place, so that its arrays can be views of shared memory (see shared_stats)."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = np.full((), 1e-4)
+
+    def update(self, x):
+        batch_count = x.shape[0]
+        batch_mean = x.sum(axis=0) / batch_count
+        batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        m2 = (
+            self.var * self.count
+            + batch_var * batch_count
+            + delta**2 * self.count * batch_count / total
+        )
+        self.mean[...] = self.mean + delta * batch_count / total
+        self.var[...] = m2 / total
+        self.count[...] = total
+
+
+def shared_stats(tensors, shape):
+    """A RunningMeanStd whose mean, var and count are numpy views of three shared-memory
+    tensors: every worker that builds one from the same tensors updates the same statistics."""
+    rms = RunningMeanStd(shape)
+    rms.mean, rms.var, rms.count = (t.numpy() for t in tensors)
+    return rms
+
+
+def normalize_obs(obs, obs_rms, clip=10.0, eps=1e-8):
+    # s' = clip((s - mean) / sqrt(var + eps), -10, 10), as float32 for the network
+    normalized = (obs - obs_rms.mean) / np.sqrt(obs_rms.var + eps)
+    return np.clip(normalized, -clip, clip).astype(np.float32)
+
+
+def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
+    # r' = clip(r / sqrt(Var[G] + eps), -10, 10), where return_rms tracks G_t = gamma G_{t-1} + r_t,
+    # each environment's running discounted return (reset to 0 at the end of an episode)
+    return np.clip(reward / np.sqrt(return_rms.var + eps), -clip, clip)
 
 
 class SharedRMSprop:
@@ -340,7 +306,10 @@ class Agent(nn.Module):
     default 64-64 tanh). Discrete actions: Categorical over logits. Box actions: diagonal Gaussian
     with a state-independent, learned log-std."""
 
-    def __init__(self, obs_dim, action_space, hidden_size=64, shared_trunk=False, activation="tanh", log_std_init=0.0):
+    def __init__(
+        self, obs_dim, action_space, hidden_size=64, shared_trunk=False, activation="tanh",
+        log_std_init=0.0,
+    ):
         super().__init__()
         self.continuous = isinstance(action_space, gym.spaces.Box)
         act_dim = action_space.shape[0] if self.continuous else int(action_space.n)
@@ -375,21 +344,473 @@ class Agent(nn.Module):
             log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
         return action, log_prob, entropy, self.get_value(obs), out
 
+    def kl(self, old_out, old_log_std, out):
+        """KL[pi_old(.|s), pi(.|s)] per state, from pi_old's mean and log-std (or logits) and
+        pi's mean (or logits); pi's log-std is actor_logstd."""
+        if self.continuous:
+            return gaussian_kl(old_out, old_log_std, out, self.actor_logstd)
+        return categorical_kl(old_out, out)
+
     def get_deterministic_action(self, obs):
         """The mean action (Box) or the most likely one (Discrete), for evaluation."""
         out = self.actor(obs)
         return out if self.continuous else out.argmax(-1)
 
 
-def save_checkpoint(path, agent, obs_rms, args):
-    torch.save(
-        {
-            "model": agent.state_dict(),
-            "obs_rms": None if obs_rms is None else {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")},
-            "args": asdict(args),
-        },
-        path,
+def update_global(local_agent, optimizer, loss, lr, max_grad_norm):
+    """dtheta' of this segment's loss alone (the local gradients are cleared first), clipped,
+    then applied to the global theta by the shared optimiser."""
+    local_agent.zero_grad(set_to_none=True)
+    loss.backward()
+    # g <- g * min(1, max_norm / ||g||)
+    nn.utils.clip_grad_norm_(local_agent.parameters(), max_grad_norm)
+    optimizer.step([p.grad for p in local_agent.parameters()], lr)
+
+
+def actor_learner(
+    rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages,
+    go, stop, parent,
+):
+    """Algorithm S3 in one worker: its own environment and local parameters theta'. Stops when
+    the budget is spent, when `stop` is set, or when its parent process is gone."""
+    args = replace(args, seed=args.seed + rank, torch_threads=1)  # seed + rank, one thread each
+    obs_space, action_space = check_env(args.env_id)
+    continuous = isinstance(action_space, gym.spaces.Box)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, rank, args.capture_video, f"videos/{run_name}")],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
+    envs.action_space.seed(args.seed)
+    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
+    return_rms = RunningMeanStd() if args.normalize_reward else None
+    discounted_return = np.zeros(1)
+    low, high = (action_space.low, action_space.high) if continuous else (None, None)
+
+    # theta', the local copy
+    agent = Agent(
+        obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
+        args.log_std_init,
+    )
+
+    T, N = args.num_steps, 1
+    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
+    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
+    logprobs_buf = np.zeros((T, N), np.float32)
+    rewards_buf = np.zeros((T, N), np.float32)
+    terminations_buf = np.zeros((T, N), np.float32)
+    dones_buf = np.zeros((T, N), np.float32)
+    values_buf = np.zeros((T, N), np.float32)
+    # pi_old's mean or logits
+    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)
+    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
+
+    def prepare(obs, update):
+        if obs_rms is None:
+            return obs.astype(np.float32)
+        if update:
+            with obs_lock:  # the statistics are shared by every worker
+                obs_rms.update(obs)
+        return normalize_obs(obs, obs_rms)
+
+    stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "explained_variance": 0.0}
+    my_steps, num_updates = 0, 0
+    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs = prepare(next_obs, update=True)
+    if not wait_for_go(rank, messages, go, stop, parent):  # start together: SPS counts training
+        return
+    start_time = time.time()
+
+    while not stopped(stop, parent):
+        with torch.no_grad():  # synchronise: theta' <- theta
+            for local, shared in zip(agent.parameters(), global_agent.parameters()):
+                local.copy_(shared)
+
+        # ---- rollout: up to t_max steps of this worker's environment, or to the episode's end ----
+        final_values_buf[:] = 0.0
+        truncated_buf = np.zeros((T, N), bool)
+        t = 0  # steps taken in this segment
+        for step in range(T):
+            with global_step.get_lock():  # T <- T + 1 on the shared counter, until T_max
+                if global_step.value >= args.total_timesteps:
+                    break
+                global_step.value += 1
+                step_now = global_step.value
+            obs_buf[step] = next_obs
+            with torch.inference_mode():
+                action, logprob, _, value, dist = agent.get_action_and_value(
+                    torch.from_numpy(next_obs)
+                )
+            action = action.numpy()
+            actions_buf[step], logprobs_buf[step] = action, logprob.numpy()
+            values_buf[step], dists_buf[step] = value.numpy(), dist.numpy()
+
+            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
+            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
+            dones = terminations | truncations
+            if return_rms is not None:
+                discounted_return = discounted_return * args.gamma + reward
+                return_rms.update(discounted_return)
+                reward = scale_reward(reward, return_rms)
+                discounted_return[dones] = 0.0
+            next_obs = prepare(next_obs, update=True)
+            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
+
+            if truncations.any():  # bootstrap from the final observation of a truncated episode
+                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
+                with torch.inference_mode():
+                    final_values = agent.get_value(torch.from_numpy(final_obs)).numpy()
+                final_values_buf[step, truncations] = final_values
+                truncated_buf[step] = truncations
+            if "final_info" in infos and "episode" in infos["final_info"]:
+                ep = infos["final_info"]["episode"]
+                messages.put(("episode", step_now, float(ep["r"][0]), int(ep["l"][0])))
+            t = step + 1
+            if dones[0]:
+                break
+        if t == 0:  # the budget is spent
+            messages.put(("done", rank, time.time()))
+            break
+        my_steps += t
+
+        # ---- advantages: R <- r_i + gamma R from V(s_t), 0 after a termination: GAE(gamma, 1) ----
+        with torch.inference_mode():
+            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
+        next_values = np.concatenate([values_buf[1:t], last_value[None]])
+        next_values = np.where(truncated_buf[:t], final_values_buf[:t], next_values)
+        advantages, returns = compute_gae(
+            rewards_buf[:t], values_buf[:t], next_values, terminations_buf[:t], dones_buf[:t],
+            args.gamma, args.gae_lambda,
+        )
+
+        # ---- update: dtheta' from this segment, applied to theta by the shared RMSProp ----
+        b_obs = torch.from_numpy(obs_buf[:t].reshape((-1,) + obs_space.shape))
+        b_actions = torch.from_numpy(actions_buf[:t].reshape((-1,) + action_space.shape))
+        b_logprobs = torch.from_numpy(logprobs_buf[:t].reshape(-1))
+        b_advantages = torch.from_numpy(advantages.reshape(-1))
+        b_returns = torch.from_numpy(returns.reshape(-1))
+        b_dists = torch.from_numpy(dists_buf[:t].reshape(t * N, -1))
+        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
+        lr = args.learning_rate
+        if args.anneal_lr:
+            lr = annealed_learning_rate(args.learning_rate, step_now, args.total_timesteps)
+
+        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
+        if args.norm_adv and t > 1:
+            b_advantages = normalize_advantages(b_advantages)
+        pg_loss = policy_gradient_loss(newlogprob, b_advantages)
+        v_loss = value_loss(newvalue, b_returns)
+        entropy_loss = entropy.mean()
+        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+
+        update_global(agent, optimizer, loss, lr, args.max_grad_norm)
+
+        stats["policy_loss"] += pg_loss.item()
+        stats["value_loss"] += v_loss.item()
+        stats["entropy"] += entropy_loss.item()
+        ev = explained_variance(values_buf[:t].reshape(-1), returns.reshape(-1))
+        stats["explained_variance"] += np.nan_to_num(ev)
+        num_updates += 1
+        if num_updates % args.log_every == 0:
+            # d: the exact mean KL[pi_theta', pi_theta] on this segment after the update
+            with torch.no_grad():
+                _, newlogprob, _, _, new_dists = global_agent.get_action_and_value(b_obs, b_actions)
+                d = global_agent.kl(b_dists, old_log_std, new_dists).mean().item()
+                kl = approx_kl(newlogprob - b_logprobs).item()
+            means = {key: total / args.log_every for key, total in stats.items()}
+            worker_sps = my_steps / (time.time() - start_time)
+            messages.put(("log", rank, step_now, dict(means, kl=d, approx_kl=kl), lr, worker_sps))
+            stats = dict.fromkeys(stats, 0.0)
+
+    if stopped(stop, parent):  # stopped early: do not wait to flush the queue
+        messages.cancel_join_thread()
+    envs.close()
+
+
+def train(args):
+    """Train A3C; returns the run directory and the (global_step, episodic_return) pairs."""
+    validate_args(args)
+    obs_space, action_space = check_env(args.env_id)
+    continuous = isinstance(action_space, gym.spaces.Box)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
+
+    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
+    run_name = os.path.basename(run_dir)
+    writer = SummaryWriter(run_dir)
+    table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+
+    # ---- shared state, created before the workers start ----
+    agent = Agent(
+        obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
+        args.log_std_init,
+    )
+    agent.share_memory()
+    optimizer = SharedRMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
+    obs_stats = None
+    if args.normalize_obs:
+        rms = RunningMeanStd(obs_space.shape)
+        arrays = (rms.mean, rms.var, rms.count)
+        obs_stats = tuple(torch.from_numpy(x).share_memory_() for x in arrays)
+    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
+
+    # ---- the main process: start the workers, write TensorBoard from their messages ----
+    episodic_returns = []
+    error, interrupted = None, False
+    start_time = end_time = time.time()
+    print_every, next_print = max(1, args.total_timesteps // 20), max(1, args.total_timesteps // 20)
+    workers, global_step, obs_lock, messages, go, stop = start_workers(
+        args, run_name, agent, optimizer, obs_stats
+    )
+    steps_taken = global_step.get_obj()  # T, read lock-free: a killed main never leaves it held
+    try:
+        for message in receive(workers, messages, go):
+            kind = message[0]
+            if kind == "go":  # every worker is set up: the clock starts
+                start_time = message[1]
+            elif kind == "episode":
+                _, step, episodic_return, length = message
+                episodic_returns.append((step, episodic_return))
+                writer.add_scalar("charts/episodic_return", episodic_return, step)
+                writer.add_scalar("charts/episodic_length", length, step)
+            elif kind == "log":
+                _, rank, step, means, lr, worker_sps = message
+                sps = int(steps_taken.value / (time.time() - start_time))
+                writer.add_scalar("charts/learning_rate", lr, step)
+                writer.add_scalar("charts/SPS", sps, step)
+                writer.add_scalar(f"charts/SPS_worker{rank}", worker_sps, step)
+                for key, value in means.items():
+                    writer.add_scalar(f"losses/{key}", value, step)
+                if step >= next_print:
+                    next_print += print_every
+                    recent = [r for _, r in episodic_returns[-20:]]
+                    mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
+                    print(
+                        f"step {step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}",
+                        flush=True,
+                    )
+            elif kind == "done":  # a worker found the budget spent: the clock stops
+                end_time = max(end_time, message[2])
+            elif kind == "error":
+                _, rank, error_line, details = message
+                error = f"worker {rank} failed: {error_line}"
+                print(details, file=sys.stderr)
+                break
+            elif kind == "died":  # without a message (killed)
+                error = f"worker {message[1]} died with exit code {message[2]}"
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    stop_workers(workers, messages, stop)
+    end_time = end_time if end_time > start_time else time.time()
+    sps = int(steps_taken.value / max(end_time - start_time, 1e-9))
+    writer.add_scalar("charts/SPS", sps, steps_taken.value)
+    print(f"step {steps_taken.value:>9d}  SPS {sps:>5d}  ({args.num_workers} workers)", flush=True)
+
+    eval_returns = None
+    if args.save_model:
+        model_path = f"{run_dir}/model.pt"
+        save_checkpoint(model_path, agent, obs_rms, args)
+        print(f"model saved to {model_path}")
+    if args.save_model and error is None and not interrupted:  # evaluate only a finished run
+        eval_returns = evaluate(
+            model_path, args.env_id, args.eval_episodes, args.seed + 100_000,
+            args.capture_video, f"videos/{run_name}-eval",
+        )
+        for i, r in enumerate(eval_returns):
+            writer.add_scalar("eval/episodic_return", r, i)
+        print(
+            f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} "
+            f"over {len(eval_returns)} episodes"
+        )
+    writer.close()
+    if error is not None:
+        raise SystemExit(f"error: {error}")
+    if interrupted:
+        raise SystemExit(
+            f"interrupted at step {steps_taken.value}; TensorBoard flushed to {run_dir}"
+        )
+    episodic_returns = sorted(episodic_returns)  # the workers' episodes, in the order of T
+    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
+
+
+# ---- processes: start the workers, relay their messages, stop them (Ctrl-C, kill, a crash) ----
+
+def worker(
+    rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages,
+    go, stop, parent,
+):
+    """A worker process: runs one actor-learner and reports its exception to the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and sets `stop`
+    try:
+        actor_learner(
+            rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock,
+            messages, go, stop, parent,
+        )
+    except Exception as e:
+        messages.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
+        raise SystemExit(1)
+
+
+def stopped(stop, parent):
+    """In a worker: the main process has set `stop`, or is gone (the worker has another parent)."""
+    return stop.is_set() or os.getppid() != parent
+
+
+def wait_for_go(rank, messages, go, stop, parent):
+    """In a worker: report ready, then wait until every worker is; False if stopped first."""
+    messages.put(("ready", rank))
+    while not go.wait(timeout=1.0):
+        if stopped(stop, parent):
+            messages.cancel_join_thread()  # leave without waiting to flush the queue
+            return False
+    return True
+
+
+def start_workers(args, run_name, agent, optimizer, obs_stats):
+    """Start the workers; returns them and what they share with the main process, which holds
+    all of it while they run (each worker unpickles its arguments after start() returns)."""
+    ctx = mp.get_context("spawn")
+    global_step = ctx.Value("q", 0)
+    obs_lock, messages, go, stop = ctx.Lock(), ctx.Queue(), ctx.Event(), ctx.Event()
+    workers = [
+        ctx.Process(
+            target=worker,
+            args=(rank, args, run_name, agent, optimizer, global_step, obs_stats, obs_lock,
+                  messages, go, stop, os.getpid()),
+            daemon=True,
+        )
+        for rank in range(args.num_workers)
+    ]
+    for w in workers:
+        w.start()
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops the run like Ctrl-C
+    return workers, global_step, obs_lock, messages, go, stop
+
+
+def raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def receive(workers, messages, go):
+    """The workers' messages until all have exited; once all are ready, sets `go` and yields
+    ("go", the time); for a worker that died without a message (killed), ("died", rank, code)."""
+    ready = 0
+    while True:
+        try:
+            message = messages.get(timeout=0.2)
+        except queue.Empty:
+            dead = [i for i, w in enumerate(workers) if w.exitcode not in (None, 0)]
+            if dead:
+                yield ("died", dead[0], workers[dead[0]].exitcode)
+            if dead or all(w.exitcode is not None for w in workers):
+                return
+            continue
+        if message[0] == "ready":
+            ready += 1
+            if ready < len(workers):
+                continue
+            print(f"{len(workers)} workers started", flush=True)
+            message = ("go", time.time())
+            go.set()
+        yield message
+
+
+def stop_workers(workers, messages, stop):
+    """Stop every worker, wait a few seconds, then terminate what is left."""
+    stop.set()
+    deadline = time.time() + 5.0
+    for w in workers:
+        while w.is_alive() and time.time() < deadline:
+            w.join(timeout=0.1)
+            while True:  # drain, so that no worker blocks on a full queue
+                try:
+                    messages.get_nowait()
+                except (queue.Empty, OSError, EOFError):
+                    break
+        if w.is_alive():
+            w.terminate()
+            w.join()
+
+
+# ---- plumbing: environments, checkpoints, evaluation, run directory, argument checks ----
+
+def fail(message):
+    """Stop with a one-line error that says what to change (before anything is written)."""
+    raise SystemExit(f"error: {message}")
+
+
+def _mujoco_warning(message):
+    # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory. The v5 models
+    # trigger a deprecation warning for 'settotalmass' at every load: silence that one, print
+    # the others.
+    if "settotalmass" not in message:
+        print(f"MuJoCo warning: {message}", file=sys.stderr)
+
+
+def make_env(env_id, idx, capture_video, video_dir):
+    """Thunk for one environment: RecordEpisodeStatistics first, so logged returns are raw."""
+
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_dir)
+        else:
+            env = gym.make(env_id)
+        return gym.wrappers.RecordEpisodeStatistics(env)
+
+    return thunk
+
+
+def check_env(env_id):
+    """Make one environment to read its spaces; a clear error for anything unsupported."""
+    try:
+        import mujoco
+
+        mujoco.set_mju_user_warning(_mujoco_warning)
+    except ImportError:
+        pass
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+        fail(
+            f"unknown or unavailable --env-id {env_id!r} ({e}); "
+            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+        )
+    obs_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        fail(
+            f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: "
+            "pick another --env-id"
+        )
+    flat_box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if not (isinstance(action_space, gym.spaces.Discrete) or flat_box):
+        fail(
+            f"{SCRIPT} supports Discrete and flat Box action spaces; {env_id} has {action_space}: "
+            "pick another --env-id"
+        )
+    return obs_space, action_space
+
+
+def save_checkpoint(path, agent, obs_rms, args):
+    obs_stats = None
+    if obs_rms is not None:
+        obs_stats = {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")}
+    torch.save({"model": agent.state_dict(), "obs_rms": obs_stats, "args": asdict(args)}, path)
 
 
 def load_checkpoint(path, env_id):
@@ -400,13 +821,22 @@ def load_checkpoint(path, env_id):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         saved_args, state = ckpt["args"], ckpt["model"]
     except Exception as e:
-        fail(f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); pass the model.pt of a run trained with --save-model")
+        fail(
+            f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); "
+            "pass the model.pt of a run trained with --save-model"
+        )
     obs_space, action_space = check_env(env_id)
-    agent = Agent(obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"], saved_args["activation"])
+    agent = Agent(
+        obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["shared_trunk"],
+        saved_args["activation"],
+    )
     try:
         agent.load_state_dict(state)
     except RuntimeError:
-        fail(f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ from {env_id}'s: pass --env-id {saved_args['env_id']}")
+        fail(
+            f"checkpoint {path!r} was trained on {saved_args['env_id']}, whose spaces differ "
+            f"from {env_id}'s: pass --env-id {saved_args['env_id']}"
+        )
     obs_rms = None
     if ckpt["obs_rms"] is not None:
         obs_rms = RunningMeanStd(obs_space.shape)
@@ -419,7 +849,10 @@ def evaluate(model_path, env_id, eval_episodes, seed, capture_video=False, video
     """Returns of eval_episodes episodes with the deterministic policy and frozen statistics."""
     agent, obs_rms, _ = load_checkpoint(model_path, env_id)
     agent.eval()
-    envs = gym.vector.SyncVectorEnv([make_env(env_id, 0, capture_video, video_dir)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(env_id, 0, capture_video, video_dir)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     obs, _ = envs.reset(seed=seed)
     episodic_returns = []
     while len(episodic_returns) < eval_episodes:
@@ -453,321 +886,32 @@ def validate_args(args):
         fail("--num-workers and --num-steps must be positive")
     batch_size = args.num_workers * args.num_steps
     if args.total_timesteps < batch_size:
-        fail(f"--total-timesteps {args.total_timesteps} is less than one segment per worker (num_workers * num_steps = {batch_size}); raise it or use fewer workers")
+        fail(
+            f"--total-timesteps {args.total_timesteps} is less than one segment per worker "
+            f"(num_workers * num_steps = {batch_size}); raise it or use fewer workers"
+        )
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
     if args.log_every < 1:
         fail("--log-every must be positive")
 
 
-def update_global(local_agent, optimizer, loss, lr, max_grad_norm):
-    """dtheta' of this segment's loss alone (the local gradients are cleared first), clipped,
-    then applied to the global theta by the shared optimiser."""
-    local_agent.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(local_agent.parameters(), max_grad_norm)  # g <- g * min(1, max_norm / ||g||)
-    optimizer.step([p.grad for p in local_agent.parameters()], lr)
-
-
-def worker(rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, parent):
-    """A worker process: runs one actor-learner and reports its exception to the main process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and sets `stop`
-    try:
-        actor_learner(rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, parent)
-    except Exception as e:
-        messages.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
-        raise SystemExit(1)
-
-
-def actor_learner(rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, parent):
-    """Algorithm S3 in one worker: its own environment and local parameters theta'. Stops when
-    the budget is spent, when `stop` is set, or when its parent process is gone."""
-    seed = args.seed + rank  # per-worker seeds: seed, seed + 1, ...
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(1)
-    obs_space, action_space = check_env(args.env_id)
-    continuous = isinstance(action_space, gym.spaces.Box)
-
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, rank, args.capture_video, f"videos/{run_name}")],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    envs.action_space.seed(seed)
-    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
-    return_rms = RunningMeanStd() if args.normalize_reward else None
-    discounted_return = np.zeros(1)
-    low, high = (action_space.low, action_space.high) if continuous else (None, None)
-
-    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation, args.log_std_init)  # theta', the local copy
-
-    T, N = args.num_steps, 1
-    obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
-    actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
-    logprobs_buf = np.zeros((T, N), np.float32)
-    rewards_buf = np.zeros((T, N), np.float32)
-    terminations_buf = np.zeros((T, N), np.float32)
-    dones_buf = np.zeros((T, N), np.float32)
-    values_buf = np.zeros((T, N), np.float32)
-    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)  # pi_old's mean or logits
-    final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
-
-    def prepare(obs, update):
-        if obs_rms is None:
-            return obs.astype(np.float32)
-        if update:
-            with obs_lock:  # the statistics are shared by every worker
-                obs_rms.update(obs)
-        return normalize_obs(obs, obs_rms)
-
-    stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "explained_variance": 0.0}
-    my_steps, num_updates = 0, 0
-    next_obs, _ = envs.reset(seed=seed)
-    next_obs = prepare(next_obs, update=True)
-    messages.put(("ready", rank))
-    while not go.wait(timeout=1.0):  # start together, so that SPS measures training only
-        if stop.is_set() or os.getppid() != parent:
-            messages.cancel_join_thread()
-            return
-    start_time = time.time()
-
-    while not stop.is_set() and os.getppid() == parent:
-        with torch.no_grad():  # synchronise: theta' <- theta
-            for local, shared in zip(agent.parameters(), global_agent.parameters()):
-                local.copy_(shared)
-
-        # ---- rollout: up to t_max steps of this worker's environment, or to the end of the episode ----
-        final_values_buf[:] = 0.0
-        truncated_buf = np.zeros((T, N), bool)
-        t = 0  # steps taken in this segment
-        for step in range(T):
-            with global_step.get_lock():  # T <- T + 1 on the shared counter, until T_max
-                if global_step.value >= args.total_timesteps:
-                    break
-                global_step.value += 1
-                step_now = global_step.value
-            obs_buf[step] = next_obs
-            with torch.inference_mode():
-                action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(next_obs))
-            action = action.numpy()
-            actions_buf[step], logprobs_buf[step], values_buf[step] = action, logprob.numpy(), value.numpy()
-            dists_buf[step] = dist.numpy()
-
-            env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
-            next_obs, reward, terminations, truncations, infos = envs.step(env_action)
-            dones = terminations | truncations
-            if return_rms is not None:
-                discounted_return = discounted_return * args.gamma + reward
-                return_rms.update(discounted_return)
-                reward = scale_reward(reward, return_rms)
-                discounted_return[dones] = 0.0
-            next_obs = prepare(next_obs, update=True)
-            rewards_buf[step], terminations_buf[step], dones_buf[step] = reward, terminations, dones
-
-            if truncations.any():  # bootstrap from the final observation of a truncated episode
-                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
-                with torch.inference_mode():
-                    final_values_buf[step, truncations] = agent.get_value(torch.from_numpy(final_obs)).numpy()
-                truncated_buf[step] = truncations
-            if "final_info" in infos and "episode" in infos["final_info"]:
-                ep = infos["final_info"]["episode"]
-                messages.put(("episode", step_now, float(ep["r"][0]), int(ep["l"][0])))
-            t = step + 1
-            if dones[0]:
-                break
-        if t == 0:  # the budget is spent
-            messages.put(("done", rank, time.time()))
-            break
-        my_steps += t
-
-        # ---- advantages: R <- r_i + gamma R from R = V(s_t) (0 after a termination), as GAE(gamma, 1) ----
-        with torch.inference_mode():
-            last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
-        next_values = np.concatenate([values_buf[1:t], last_value[None]])
-        next_values = np.where(truncated_buf[:t], final_values_buf[:t], next_values)
-        advantages, returns = compute_gae(rewards_buf[:t], values_buf[:t], next_values, terminations_buf[:t], dones_buf[:t], args.gamma, args.gae_lambda)
-
-        # ---- update: dtheta' from this segment, applied to theta by the shared RMSProp ----
-        b_obs = torch.from_numpy(obs_buf[:t].reshape((-1,) + obs_space.shape))
-        b_actions = torch.from_numpy(actions_buf[:t].reshape((-1,) + action_space.shape))
-        b_logprobs = torch.from_numpy(logprobs_buf[:t].reshape(-1))
-        b_advantages = torch.from_numpy(advantages.reshape(-1))
-        b_returns = torch.from_numpy(returns.reshape(-1))
-        b_dists = torch.from_numpy(dists_buf[:t].reshape(t * N, -1))
-        old_log_std = agent.actor_logstd.detach().clone() if continuous else None
-        lr = annealed_learning_rate(args.learning_rate, step_now, args.total_timesteps) if args.anneal_lr else args.learning_rate
-
-        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
-        b_advantages = normalize_advantages(b_advantages) if args.norm_adv and t > 1 else b_advantages
-        pg_loss = policy_gradient_loss(newlogprob, b_advantages)
-        v_loss = value_loss(newvalue, b_returns)
-        entropy_loss = entropy.mean()
-        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
-
-        update_global(agent, optimizer, loss, lr, args.max_grad_norm)
-
-        stats["policy_loss"] += pg_loss.item()
-        stats["value_loss"] += v_loss.item()
-        stats["entropy"] += entropy_loss.item()
-        stats["explained_variance"] += np.nan_to_num(explained_variance(values_buf[:t].reshape(-1), returns.reshape(-1)))
-        num_updates += 1
-        if num_updates % args.log_every == 0:
-            with torch.no_grad():  # d: the exact mean KL[pi_theta', pi_theta] on this segment after the update
-                _, newlogprob, _, _, new_dists = global_agent.get_action_and_value(b_obs, b_actions)
-                d = (gaussian_kl(b_dists, old_log_std, new_dists, global_agent.actor_logstd) if continuous else categorical_kl(b_dists, new_dists)).mean().item()
-                kl = approx_kl(newlogprob - b_logprobs).item()
-            means = {key: total / args.log_every for key, total in stats.items()}
-            messages.put(("log", rank, step_now, dict(means, kl=d, approx_kl=kl), lr, my_steps / (time.time() - start_time)))
-            stats = dict.fromkeys(stats, 0.0)
-
-    if stop.is_set() or os.getppid() != parent:  # stopped early: do not wait to flush the queue
-        messages.cancel_join_thread()
-    envs.close()
-
-
-def raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def train(args):
-    """Train A3C; returns the run directory and the (global_step, episodic_return) pairs."""
-    validate_args(args)
-    obs_space, action_space = check_env(args.env_id)
-    continuous = isinstance(action_space, gym.spaces.Box)
-
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(args.torch_threads)
-    if args.capture_video:
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
-
-    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
-    run_name = os.path.basename(run_dir)
-    writer = SummaryWriter(run_dir)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
-
-    # ---- shared state, created before the workers start ----
-    agent = Agent(obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation, args.log_std_init)
-    agent.share_memory()
-    optimizer = SharedRMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
-    obs_stats = None
-    if args.normalize_obs:
-        rms = RunningMeanStd(obs_space.shape)
-        obs_stats = tuple(torch.from_numpy(x).share_memory_() for x in (rms.mean, rms.var, rms.count))
-    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
-    ctx = mp.get_context("spawn")
-    global_step = ctx.Value("q", 0)
-    steps_taken = global_step.get_obj()  # read without the lock: the main process never holds it, so a killed main cannot leave it held
-    obs_lock, messages, go, stop = ctx.Lock(), ctx.Queue(), ctx.Event(), ctx.Event()
-    workers = [
-        ctx.Process(target=worker, args=(rank, args, run_name, agent, optimizer, global_step, obs_stats, obs_lock, messages, go, stop, os.getpid()), daemon=True)
-        for rank in range(args.num_workers)
-    ]
-
-    # ---- the main process: start the workers, write TensorBoard from their messages ----
-    episodic_returns = []
-    error, interrupted, ready = None, False, 0
-    start_time = end_time = time.time()
-    print_every, next_print = max(1, args.total_timesteps // 20), max(1, args.total_timesteps // 20)
-    for w in workers:
-        w.start()
-    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops the run like Ctrl-C
-    try:
-        while True:
-            try:
-                message = messages.get(timeout=0.2)
-            except queue.Empty:
-                if any(w.exitcode not in (None, 0) for w in workers):  # died without a message (killed)
-                    dead = next(i for i, w in enumerate(workers) if w.exitcode not in (None, 0))
-                    error = error or f"worker {dead} died with exit code {workers[dead].exitcode}"
-                if error or all(w.exitcode is not None for w in workers):
-                    break
-                continue
-            kind = message[0]
-            if kind == "ready":
-                ready += 1
-                if ready == args.num_workers:  # every worker is set up: the clock starts
-                    print(f"{args.num_workers} workers started", flush=True)
-                    start_time = time.time()
-                    go.set()
-            elif kind == "episode":
-                _, step, episodic_return, length = message
-                episodic_returns.append((step, episodic_return))
-                writer.add_scalar("charts/episodic_return", episodic_return, step)
-                writer.add_scalar("charts/episodic_length", length, step)
-            elif kind == "log":
-                _, rank, step, means, lr, worker_sps = message
-                sps = int(steps_taken.value / (time.time() - start_time))
-                writer.add_scalar("charts/learning_rate", lr, step)
-                writer.add_scalar("charts/SPS", sps, step)
-                writer.add_scalar(f"charts/SPS_worker{rank}", worker_sps, step)
-                for key, value in means.items():
-                    writer.add_scalar(f"losses/{key}", value, step)
-                if step >= next_print:
-                    next_print += print_every
-                    recent = [r for _, r in episodic_returns[-20:]]
-                    mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
-                    print(f"step {step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}", flush=True)
-            elif kind == "done":  # a worker found the budget spent: the clock stops
-                end_time = max(end_time, message[2])
-            elif kind == "error":
-                _, rank, error_line, details = message
-                error = f"worker {rank} failed: {error_line}"
-                print(details, file=sys.stderr)
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-    # ---- shutdown: stop every worker, wait a few seconds, then terminate what is left ----
-    stop.set()
-    deadline = time.time() + 5.0
-    for w in workers:
-        while w.is_alive() and time.time() < deadline:
-            w.join(timeout=0.1)
-            while True:  # drain, so that no worker blocks on a full queue
-                try:
-                    messages.get_nowait()
-                except (queue.Empty, OSError, EOFError):
-                    break
-        if w.is_alive():
-            w.terminate()
-            w.join()
-    end_time = end_time if end_time > start_time else time.time()
-    sps = int(steps_taken.value / max(end_time - start_time, 1e-9))
-    writer.add_scalar("charts/SPS", sps, steps_taken.value)
-    print(f"step {steps_taken.value:>9d}  SPS {sps:>5d}  ({args.num_workers} workers)", flush=True)
-
-    eval_returns = None
-    if args.save_model:
-        model_path = f"{run_dir}/model.pt"
-        save_checkpoint(model_path, agent, obs_rms, args)
-        print(f"model saved to {model_path}")
-        if error is None and not interrupted:
-            eval_returns = evaluate(model_path, args.env_id, args.eval_episodes, args.seed + 100_000, args.capture_video, f"videos/{run_name}-eval")
-            for i, r in enumerate(eval_returns):
-                writer.add_scalar("eval/episodic_return", r, i)
-            print(f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} over {len(eval_returns)} episodes")
-    writer.close()
-    if error is not None:
-        raise SystemExit(f"error: {error}")
-    if interrupted:
-        raise SystemExit(f"interrupted at step {steps_taken.value}; TensorBoard flushed to {run_dir}")
-    return {"run_dir": run_dir, "episodic_returns": sorted(episodic_returns), "eval_returns": eval_returns}
-
-
 def evaluate_checkpoint(args):
     """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
-    returns = evaluate(args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}")
+    returns = evaluate(
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
+        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+    )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
         for i, r in enumerate(returns):
             writer.add_scalar("eval/episodic_return", r, i)
     for i, r in enumerate(returns):
         print(f"eval episode {i}: return {r:.1f}")
-    print(f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} over {len(returns)} episodes")
+    print(
+        f"eval: mean return {np.mean(returns):.1f} +/- {np.std(returns):.1f} "
+        f"over {len(returns)} episodes"
+    )
     return returns
 
 
