@@ -323,7 +323,7 @@ class Agent(nn.Module):
 
 
 def train(args):
-    """Train PPO-Clip; returns the run directory and the (global_step, episodic_return) pairs."""
+    """Train PPO-KL; returns the run directory and the (global_step, episodic_return) pairs."""
     validate_args(args)
     obs_space, action_space = check_env(args.env_id)
     continuous = isinstance(action_space, gym.spaces.Box)
