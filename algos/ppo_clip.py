@@ -585,7 +585,10 @@ def save_checkpoint(path, agent, obs_rms, args):
     obs_stats = None
     if obs_rms is not None:
         obs_stats = {k: torch.as_tensor(getattr(obs_rms, k)) for k in ("mean", "var", "count")}
-    torch.save({"model": agent.state_dict(), "obs_rms": obs_stats, "args": asdict(args)}, path)
+    torch.save(
+        {"script": SCRIPT, "model": agent.state_dict(), "obs_rms": obs_stats, "args": asdict(args)},
+        path,
+    )
 
 
 def load_checkpoint(path, env_id):
@@ -594,12 +597,15 @@ def load_checkpoint(path, env_id):
         fail(f"checkpoint {path!r} not found: pass the model.pt of a run trained with --save-model")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        saved_args, state = ckpt["args"], ckpt["model"]
+        saved_by, saved_args, state = ckpt.get("script"), ckpt["args"], ckpt["model"]
     except Exception as e:
         fail(
             f"{path!r} is not a {SCRIPT} checkpoint ({type(e).__name__}); "
             "pass the model.pt of a run trained with --save-model"
         )
+    if saved_by != SCRIPT:  # another script's model, or one saved before checkpoints named theirs
+        fix = f"evaluate it with algos/{saved_by}" if saved_by else "retrain with --save-model"
+        fail(f"{path!r} was saved by {saved_by or 'an older version'}, not by {SCRIPT}: {fix}")
     obs_space, action_space = check_env(env_id)
     agent = Agent(
         obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["activation"]

@@ -27,6 +27,36 @@ class ConstantRewardEnv(gym.Env):
         return np.zeros(1, np.float32), 1.0, end and self.terminate, end and not self.terminate, {}
 
 
+class AlternatingEnv(gym.Env):
+    """Two states that alternate whatever the action: A (observation -1, where every episode
+    starts), then B (observation +1), then A, ... Leaving A pays 0, leaving B pays `reward`.
+    After `horizon` = 3 steps (A, B, A) the episode ends in B: by truncation (the task goes on)
+    or by termination. So the final observation (B) differs from the reset one (A) and from
+    the last state (A), and each bootstrap a script could mistake for V(final obs) gives a
+    different fixed point; with gamma 0.5 and reward 10:
+        truncation bootstrapped from V(final obs) = V(B):   V(A) = 6.67 (true infinite-horizon value)
+        ... from V(reset obs) or V(s_t), both V(A):         V(A) = 4.0
+        ... not at all (truncation treated as termination): V(A) = 2.86, the terminated value.
+    `box` gives a Box action space (actions still do nothing)."""
+
+    def __init__(self, terminate=False, box=False, horizon=3, reward=10.0):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32) if box else gym.spaces.Discrete(2)
+        self.terminate, self.horizon, self.reward, self.t = terminate, horizon, reward, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.full(1, -1.0, np.float32), {}
+
+    def step(self, action):
+        reward = self.reward if self.t % 2 == 1 else 0.0  # leaving B
+        self.t += 1
+        end = self.t >= self.horizon
+        obs = np.full(1, 1.0 if self.t % 2 == 1 else -1.0, np.float32)
+        return obs, reward, end and self.terminate, end and not self.terminate, {}
+
+
 class MultiDiscreteActionEnv(gym.Env):
     """An action space none of the scripts supports."""
 
@@ -57,5 +87,8 @@ class FailingEnv(ConstantRewardEnv):
 
 gym.register("ConstantRewardTruncated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": False})
 gym.register("ConstantRewardTerminated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": True})
+gym.register("AlternatingTruncated-v0", entry_point=AlternatingEnv, kwargs={"terminate": False})
+gym.register("AlternatingTerminated-v0", entry_point=AlternatingEnv, kwargs={"terminate": True})
+gym.register("AlternatingTruncatedBox-v0", entry_point=AlternatingEnv, kwargs={"terminate": False, "box": True})
 gym.register("MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
 gym.register("Failing-v0", entry_point=FailingEnv)

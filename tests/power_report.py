@@ -96,7 +96,8 @@ def main():
         for script, env_id in keys:
             for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
                 start = time.time()
-                verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds)
+                verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds,
+                                   statistics_only=True)
                 ok = verdict.passed == expected
                 all_as_expected &= ok
                 detail = "; ".join(verdict.message.splitlines()[1:3])

@@ -145,20 +145,26 @@ def test_same_seed_gives_bit_identical_curve(script, env_id, tmp_path):
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-@pytest.mark.parametrize("ending,low,high", [("Truncated", 9.0, 11.0), ("Terminated", 3.0, 5.5)])
-def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, ending, low, high, tmp_path):
-    # Reward 1 per step, constant observation, episodes of 10 steps, gamma 0.9. If the time
-    # limit is bootstrapped, V(s) -> 1 / (1 - gamma) = 10; if the episode really terminates,
-    # V(s) -> mean over the 10 steps of (1 - 0.9^k) / 0.1 = 4.14. Treating truncation as
-    # termination (the CleanRL bug) would give 4.14 in both cases.
-    env_id = f"tests.fake_envs:ConstantReward{ending}-v0"
-    args = ["--env-id", env_id, "--total-timesteps", TRUNCATION_BUDGET.get(script, 8192), "--gamma", 0.9, "--learning-rate", 3e-3, "--save-model", "--eval-episodes", 1]
-    args += ["--no-normalize-obs", "--no-normalize-reward"]  # V(s) in the units of the raw reward
+@pytest.mark.parametrize("env,expected", [("AlternatingTruncated-v0", 6.67), ("AlternatingTerminated-v0", 2.86),
+                                          ("AlternatingTruncatedBox-v0", 6.67)])
+def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, env, expected, tmp_path):
+    # tests/fake_envs.py AlternatingEnv: states A, B, A, then the end in B; gamma 0.5. V(A) is
+    # 6.67 when the truncation is bootstrapped from V(final obs) = V(B), 4.0 from V(reset obs)
+    # or V(s_t) (both A), 2.86 when it is treated as a termination (the CleanRL bug), which is
+    # also the right answer when the episode really terminates. Observations are normalised
+    # (where the script does it for this action space), so the final observation must go
+    # through the same statistics; rewards are not, so V is in the reward's units.
+    env_id = f"tests.fake_envs:{env}"
+    args = ["--env-id", env_id, "--total-timesteps", TRUNCATION_BUDGET.get(script, 8192), "--gamma", 0.5, "--learning-rate", 3e-3, "--save-model", "--eval-episodes", 1]
+    args += ["--no-normalize-reward"]
     ok(run_cli(script, *args, *TINY[script], cwd=tmp_path))
-    agent, _, _ = load(script).load_checkpoint(str(the_run_dir(tmp_path) / "model.pt"), env_id)
+    module = load(script)
+    agent, obs_rms, _ = module.load_checkpoint(str(the_run_dir(tmp_path) / "model.pt"), env_id)
+    obs_a = np.full((1, 1), -1.0, np.float32)
+    obs_a = module.normalize_obs(obs_a, obs_rms) if obs_rms is not None else obs_a
     with torch.no_grad():
-        value = agent.get_value(torch.zeros(1, 1)).item()
-    assert low <= value <= high, value
+        value = agent.get_value(torch.from_numpy(obs_a)).item()
+    assert abs(value - expected) < 0.8, value
 
 
 def sha(path):
@@ -190,11 +196,19 @@ def test_mismatched_or_corrupt_checkpoint_is_a_one_line_error_and_left_intact(sc
     model = the_run_dir(tmp_path) / "model.pt"
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    before = {p: sha(p) for p in (model, corrupt)}
+    # Another script's checkpoint (its "script" entry names it), and one from before checkpoints
+    # named their script: each names what to do instead, never a KeyError.
+    ckpt = torch.load(model, weights_only=True)
+    other = "a2c.py" if script == "ppo_clip" else "ppo_clip.py"
+    torch.save(dict(ckpt, script=other), tmp_path / "other.pt")
+    torch.save({k: v for k, v in ckpt.items() if k != "script"}, tmp_path / "old.pt")
+    cases = [(model, "InvertedPendulum-v5", "--env-id CartPole-v1"), (corrupt, "InvertedPendulum-v5", "not a"),
+             (tmp_path / "other.pt", "CartPole-v1", f"algos/{other}"), (tmp_path / "old.pt", "CartPole-v1", "retrain")]
+    before = {p: sha(p) for p, _, _ in cases}
     listing = sorted(str(p) for p in tmp_path.rglob("*"))
-    for path, hint in [(model, "--env-id CartPole-v1"), (corrupt, "not a")]:
-        proc = run_cli(script, "--env-id", "InvertedPendulum-v5", "--eval-checkpoint", path, cwd=tmp_path)
+    for path, env_id, hint in cases:
+        proc = run_cli(script, "--env-id", env_id, "--eval-checkpoint", path, cwd=tmp_path)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: ") and hint in lines[0], proc.stderr
-    assert {p: sha(p) for p in (model, corrupt)} == before
+    assert {p: sha(p) for p, _, _ in cases} == before
     assert sorted(str(p) for p in tmp_path.rglob("*")) == listing, "a failed evaluation must write nothing"

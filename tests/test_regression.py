@@ -5,9 +5,10 @@ test_regression_power.py and tests/baselines/POWER.md)."""
 import glob
 import os
 
+import numpy as np
 import pytest
 
-from tests.regression import ENVS, REGISTRY, REPO, baseline_path, check
+from tests.regression import ENVS, REGISTRY, REPO, TIERS, baseline_path, bin_curve, check, load_baseline, settings, statistics, tolerance
 
 KEYS = [pytest.param(script, env_id, id=f"{script}-{env_id}") for script, env_id in REGISTRY]
 
@@ -33,3 +34,17 @@ def test_every_script_has_recorded_baselines_for_both_environments():
     assert not missing, f"register these in tests/regression.py REGISTRY: {missing}"
     for key in REGISTRY:  # the slow tier's tests report their own missing baselines
         assert os.path.exists(baseline_path(*key)), f"record: python -m tests.record_baselines --algo {key[0]} --env {key[1]}"
+
+
+@pytest.mark.parametrize("script,env_id", KEYS)
+def test_every_check_can_fail(script, env_id):
+    # A check whose tolerance reaches below the level its baseline starts from passes a learner
+    # that never learns. For both statistics: baseline mean - tolerance > the first bin's level.
+    _, budget, _ = settings(script, env_id)
+    baseline = load_baseline(baseline_path(script, env_id))
+    bins = np.array([bin_curve(c, budget) for c in baseline.values()])
+    mean_curve = bins.mean(0)
+    stats = np.array([statistics(b) for b in bins])
+    for k, name in enumerate(["AUC", "final"]):
+        tol = tolerance(stats[:, k], len(TIERS["fast"]["seeds"]), mean_curve.max() - mean_curve.min())
+        assert stats[:, k].mean() - tol > mean_curve[0], f"{name}: tolerance {tol:.1f} admits the untrained level {mean_curve[0]:.1f}"

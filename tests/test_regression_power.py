@@ -65,6 +65,18 @@ def test_identical_curves_are_reported_as_bit_identical():
     assert not judge(subset, wide, BUDGET).identical
 
 
+def test_on_the_recording_machine_any_difference_fails():
+    # One return nudged by 1e-9: the statistics pass it; on the machine and versions that
+    # recorded the baseline (must_reproduce), a synchronous script's curve must be the same.
+    rng = np.random.default_rng(3)
+    baseline = draw(rng, "same")
+    nudged = {s: [(st, r + (1e-9 if i == 0 else 0.0)) for i, (st, r) in enumerate(c)] for s, c in baseline.items()}
+    assert judge(baseline, nudged, BUDGET).passed
+    verdict = judge(baseline, nudged, BUDGET, must_reproduce=True)
+    assert not verdict.passed and "re-record" in verdict.message
+    assert judge(baseline, {s: list(c) for s, c in baseline.items()}, BUDGET, must_reproduce=True).passed
+
+
 def test_failure_report_shows_bins_side_by_side_and_a_plot(tmp_path):
     rng = np.random.default_rng(2)
     verdict = judge(draw(rng, "same"), draw(rng, "flat"), BUDGET)
