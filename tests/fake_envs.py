@@ -57,6 +57,24 @@ class AlternatingEnv(gym.Env):
         return obs, reward, end and self.terminate, end and not self.terminate, {}
 
 
+class RawActionRewardEnv(gym.Env):
+    """Box actions in [-1, 1] that the environment does not clip itself (MuJoCo's do): the reward
+    is the action as given, so a script's --clip-actions shows in the rewards. Constant
+    observation, truncated after 10 steps."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, np.float32), float(np.asarray(action).reshape(-1)[0]), False, self.t >= 10, {}
+
+
 class MultiDiscreteActionEnv(gym.Env):
     """An action space none of the scripts supports."""
 
@@ -90,5 +108,6 @@ gym.register("ConstantRewardTerminated-v0", entry_point=ConstantRewardEnv, kwarg
 gym.register("AlternatingTruncated-v0", entry_point=AlternatingEnv, kwargs={"terminate": False})
 gym.register("AlternatingTerminated-v0", entry_point=AlternatingEnv, kwargs={"terminate": True})
 gym.register("AlternatingTruncatedBox-v0", entry_point=AlternatingEnv, kwargs={"terminate": False, "box": True})
+gym.register("RawActionReward-v0", entry_point=RawActionRewardEnv)
 gym.register("MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
 gym.register("Failing-v0", entry_point=FailingEnv)

@@ -95,6 +95,29 @@ def test_save_then_evaluate_round_trip(script, tmp_path):
     assert "eval: mean return" in proc.stdout
     standalone = [v for _, v in read_scalars(str(the_run_dir(alone)), "eval/episodic_return")]
     assert standalone == in_training
+    # The statistics load as saved, evaluation leaves them as loaded, and the returns equal an
+    # evaluation written out here: a plain environment, the saved statistics frozen, the mean
+    # action clipped to the bounds.
+    module = load(script)
+    agent, obs_rms, _ = module.load_checkpoint(str(model), "InvertedPendulum-v5")
+    saved = {k: ckpt["obs_rms"][k].numpy() for k in ("mean", "var")}
+    assert np.array_equal(obs_rms.mean, saved["mean"]) and np.array_equal(obs_rms.var, saved["var"])
+    loaded, real_load = [], module.load_checkpoint
+    module.load_checkpoint = lambda *a: loaded.append(real_load(*a)) or loaded[-1]  # a spy
+    module.evaluate(str(model), "InvertedPendulum-v5", 3, 100_001)
+    assert np.array_equal(loaded[0][1].mean, saved["mean"]) and np.array_equal(loaded[0][1].var, saved["var"])
+    env = gymnasium.make("InvertedPendulum-v5")
+    returns, obs, total = [], env.reset(seed=100_001)[0], 0.0
+    while len(returns) < 3:
+        x = np.clip((obs - saved["mean"]) / np.sqrt(saved["var"] + 1e-8), -10, 10).astype(np.float32)
+        with torch.no_grad():
+            action = agent.get_deterministic_action(torch.from_numpy(x[None]))[0].numpy()
+        obs, reward, terminated, truncated, _ = env.step(np.clip(action, env.action_space.low, env.action_space.high))
+        total += reward
+        if terminated or truncated:
+            returns.append(total)
+            obs, total = env.reset()[0], 0.0
+    assert np.allclose(returns, in_training, rtol=0, atol=1e-3), (returns, in_training)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -165,6 +188,11 @@ def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, e
     with torch.no_grad():
         value = agent.get_value(torch.from_numpy(obs_a)).item()
     assert abs(value - expected) < 0.8, value
+    # The saved statistics are those of the observations seen: about 2/3 of them A (-1), 1/3 B
+    # (+1), so mean -1/3 and variance 8/9 (a standard deviation saved as the variance is 0.94).
+    assert obs_rms is not None or (script in ("trpo", "ppo_kl", "ppo_clip") and "Box" not in env)
+    if obs_rms is not None:
+        assert abs(obs_rms.mean[0] + 1 / 3) < 0.02 and abs(obs_rms.var[0] - 8 / 9) < 0.02, (obs_rms.mean, obs_rms.var)
 
 
 def sha(path):

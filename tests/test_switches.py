@@ -1,0 +1,110 @@
+"""Every argument that shapes training changes the run. For each script and each such field of its
+Args, a tiny in-process run on InvertedPendulum-v5 with the field moved off its default must log
+different numbers (every TensorBoard scalar but the clock's) than the same seed with the default:
+an argument the script accepted and then ignored fails here. Plumbing arguments are tested
+elsewhere (seed: test_cli's determinism test; capture_video, save_model, eval_*: test_cli)."""
+
+import dataclasses
+import functools
+import importlib
+import os
+import sys
+import tempfile
+
+import pytest
+
+from benchmark.common import read_scalars
+from tests.scripts import REPO, load
+
+ALGOS = os.path.join(REPO, "algos")
+
+SCRIPTS = ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"]
+PLUMBING = {"exp_name", "seed", "torch_deterministic", "torch_threads", "env_id", "total_timesteps",
+            "capture_video", "save_model", "eval_episodes", "eval_checkpoint", "log_every"}
+# Two or three updates each; log_std_init 1 (std 2.7) so that actions leave the bounds of +-3
+# and clip_actions has something to clip. A3C with one worker is deterministic.
+BASE = {"env_id": "InvertedPendulum-v5", "log_std_init": 1.0}
+TINY = {
+    "reinforce": {"num_envs": 2, "batch_size": 200, "total_timesteps": 600},
+    "a2c": {"num_envs": 2, "num_steps": 16, "total_timesteps": 96},
+    "a3c": {"num_workers": 1, "num_steps": 16, "total_timesteps": 96, "log_every": 1},
+    "trpo": {"num_envs": 2, "num_steps": 64, "vf_minibatches": 4, "vf_epochs": 2, "total_timesteps": 384},
+    "ppo_kl": {"num_envs": 2, "num_steps": 64, "num_minibatches": 4, "update_epochs": 2, "total_timesteps": 384},
+    "ppo_clip": {"num_envs": 2, "num_steps": 64, "num_minibatches": 4, "update_epochs": 2, "total_timesteps": 384},
+}
+# Values off the default chosen so that the field must matter in a tiny run; other fields: a
+# bool flipped, a Literal's other choices, a number doubled.
+VALUES = {
+    "learning_rate": [0.0], "gamma": [0.5], "gae_lambda": [0.5], "ent_coef": [0.5], "anneal_lr": None,
+    "max_kl": [0.1], "damping": [10.0], "cg_iters": [1], "backtrack_coef": [0.1], "backtrack_iters": [1],
+    "target_kl": [1e-9], "vf_clip": [1e-3], "init_beta": [10.0], "kl_target": [1e-6], "clip_coef": [0.01],
+    "max_grad_norm": [1e-3], "rmsprop_eps": [1.0], "rmsprop_alpha": [0.5], "log_std_init": [-1.0],
+    "num_workers": [2],
+    ("a3c", "num_steps"): [4],  # InvertedPendulum's first episodes end before 16 or 32 steps
+}
+# Where a field only matters in some situation, both runs of its check are made in it:
+# MuJoCo clips actions itself, and TRPO backtracks only when its full step overshoots.
+CONTEXT = {
+    "clip_actions": {"env_id": "tests.fake_envs:RawActionReward-v0"},
+    "backtrack_coef": {"max_kl": 5.0},
+    "backtrack_iters": {"max_kl": 5.0},
+}
+
+
+def variants(script):
+    module = load(script)
+    tiny = TINY[script]
+    for field in dataclasses.fields(module.Args):
+        if field.name in PLUMBING:
+            continue
+        default = tiny.get(field.name, BASE.get(field.name, field.default))
+        values = VALUES.get((script, field.name), VALUES.get(field.name))
+        if values is None:
+            if isinstance(default, bool):
+                values = [not default]
+            elif getattr(field.type, "__args__", None) and isinstance(default, str):
+                values = [c for c in field.type.__args__ if c != default]
+            else:
+                values = [default * 2]
+        for value in values:
+            yield pytest.param(script, field.name, value, id=f"{script}-{field.name}={value}")
+
+
+def importable(script):
+    """algos/<script>.py imported by its own name, so that the worker processes a3c.py spawns
+    can import it too (spawned children get this process's sys.path)."""
+    if ALGOS not in sys.path:
+        sys.path.insert(0, ALGOS)
+    return importlib.import_module(script)
+
+
+@functools.lru_cache(maxsize=None)
+def logged(script, context=(), field=None, value=None):
+    """Every scalar of a tiny run but the clock's: {tag: [(step, value)]}."""
+    module = importable("a3c") if script == "a3c" else load(script)
+    settings = dict(BASE, **TINY[script], **dict(context))
+    if field is not None:
+        settings[field] = value
+    args = module.Args(**settings)
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as directory:
+        os.chdir(directory)
+        try:
+            run_dir = module.train(args)["run_dir"]
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+            acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+            acc.Reload()
+            tags = [t for t in acc.Tags()["scalars"] if "SPS" not in t]
+            return {t: read_scalars(run_dir, t) for t in tags}
+        finally:
+            os.chdir(cwd)
+
+
+@pytest.mark.parametrize("script,field,value", [v for s in SCRIPTS for v in variants(s)])
+def test_every_argument_changes_the_run(script, field, value):
+    context = tuple(sorted(CONTEXT.get(field, {}).items()))
+    reference = logged(script, context)
+    assert reference.get("losses/policy_loss"), "the tiny run logged no update"
+    changed = logged(script, context, field, value)
+    assert changed != reference, f"--{field.replace('_', '-')} {value} changed nothing: is it ignored?"
