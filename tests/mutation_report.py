@@ -35,11 +35,14 @@ from tests.mutations import MUTATIONS, apply
 
 STATE = os.path.join(REPO, "tests", "baselines", "mutations.jsonl")
 REPORT = os.path.join(REPO, "tests", "baselines", "MUTATIONS.md")
+SUMMARY = os.path.join(REPO, "tests", "baselines", "MUTATION_SCORE.md")  # per class, for the README
 COMMAND = "python -m tests.mutation_report"
+REPORT_NAME = "tests/baselines/MUTATIONS.md"
 
 # The default tests that concern one script, cheapest first (pytest runs files in this order
 # and stops at the first failure): the unit tests select the script's parameter by -k.
-FILES = ["tests/test_math.py", "tests/test_trpo.py", "tests/test_a3c.py", "tests/test_cli.py", "tests/test_regression.py"]
+FILES = ["tests/test_math.py", "tests/test_trpo.py", "tests/test_a3c.py", "tests/test_cli.py", "tests/test_switches.py",
+         "tests/test_regression.py"]
 
 
 def tracked_files():
@@ -126,11 +129,20 @@ def write_report(state):
     for m in MUTATIONS:
         r = by_id[m.id]
         verdict, first, seconds = (r["verdict"], r["first_test"], r["seconds"]) if r else ("not judged", "", "")
-        first = first.replace("|", "\\|")
-        lines.append(f"| {m.id} | {m.script} | {m.kind} | {m.description} | {verdict} | `{first}` | {seconds} |"
-                     if first else f"| {m.id} | {m.script} | {m.kind} | {m.description} | {verdict} |  | {seconds} |")
+        first, description = first.replace("|", "\\|"), m.description.replace("|", "\\|")
+        first = f"`{first}`" if first else ""
+        lines.append(f"| {m.id} | {m.script} | {m.kind} | {description} | {verdict} | {first} | {seconds} |")
     with open(REPORT, "w") as f:
         f.write("\n".join(lines) + "\n")
+    rows = ["# Mutation score by class of bug", "", f"Produced by `{COMMAND}` with {REPORT_NAME}.", "",
+            "| class of bug | mutations | caught | survived | not judged |", "|---|---|---|---|---|"]
+    for kind in sorted({m.kind for m in MUTATIONS}) + [None]:
+        group = [m for m in MUTATIONS if kind is None or m.kind == kind]
+        verdicts = [(by_id[m.id] or {}).get("verdict") for m in group]
+        name = "**all**" if kind is None else kind
+        rows.append(f"| {name} | {len(group)} | {verdicts.count('caught')} | {verdicts.count('survived')} | {verdicts.count(None)} |")
+    with open(SUMMARY, "w") as f:
+        f.write("\n".join(rows) + "\n")
 
 
 def main():
