@@ -108,3 +108,16 @@ def test_every_argument_changes_the_run(script, field, value):
     assert reference.get("losses/policy_loss"), "the tiny run logged no update"
     changed = logged(script, context, field, value)
     assert changed != reference, f"--{field.replace('_', '-')} {value} changed nothing: is it ignored?"
+
+
+@pytest.mark.parametrize("baseline", ["none", "mean"])
+def test_reinforce_constant_baselines_keep_the_spread_of_the_returns(baseline):
+    # A_t = G_t - b with b = 0 or the batch mean of G: the advantages have the returns' standard
+    # deviation at every update; the value baseline (the default) changes it. Without this, a
+    # script that ignored --baseline for the advantages would still pass the test above (the
+    # critic is trained only with the value baseline, so the run changes anyway).
+    run = logged("reinforce", (), "baseline", baseline)
+    advantage_std = [v for _, v in run["losses/advantage_std"]]
+    assert advantage_std == pytest.approx([v for _, v in run["losses/return_std"]], rel=1e-5)
+    default = logged("reinforce")
+    assert [v for _, v in default["losses/advantage_std"]] != pytest.approx([v for _, v in default["losses/return_std"]], rel=1e-5)
