@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import importlib
 import os
+import signal
 import sys
 import tempfile
 
@@ -86,7 +87,7 @@ def logged(script, context=(), field=None, value=None):
     if field is not None:
         settings[field] = value
     args = module.Args(**settings)
-    cwd = os.getcwd()
+    cwd, sigterm = os.getcwd(), signal.getsignal(signal.SIGTERM)
     with tempfile.TemporaryDirectory() as directory:
         os.chdir(directory)
         try:
@@ -99,6 +100,7 @@ def logged(script, context=(), field=None, value=None):
             return {t: read_scalars(run_dir, t) for t in tags}
         finally:
             os.chdir(cwd)
+            signal.signal(signal.SIGTERM, sigterm)  # a3c.py's train installs its own
 
 
 @pytest.mark.parametrize("script,field,value", [v for s in SCRIPTS for v in variants(s)])
