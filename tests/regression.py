@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.common import REPO, machine_description, read_scalars, run_script, script_command
+from benchmark.common import REPO, machine_description, read_scalars, script_command
 from benchmark.configs import script_args
+from tests.scripts import forkserver, run_cli
 
 BINS = 8
 Z = 3.0
@@ -99,21 +100,24 @@ def baseline_path(script, env_id, tier="fast"):
 
 
 def run_seed(job):
-    """(seed, [(global_step, episodic_return)]) of one run through the CLI. `script_file`
-    replaces algos/<script>.py (the power report runs deliberately broken copies)."""
+    """(seed, [(global_step, episodic_return)]) of one run through the CLI (tests/scripts.py
+    run_cli: the command line in a process forked from a server with torch imported).
+    `script_file` replaces algos/<script>.py (the power report runs deliberately broken copies)."""
     script, env_id, seed, budget, extra, script_file = job
     command = script_command(script, env_id, seed, budget, extra)
-    if script_file is not None:
-        command[1] = script_file
     with tempfile.TemporaryDirectory() as workdir:
-        return seed, read_scalars(run_script(command, workdir))
+        proc = run_cli(script_file or script, *command[2:], cwd=workdir, timeout=None)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed with exit code {proc.returncode}:\n{proc.stderr[-3000:]}")
+        (run_dir,) = [os.path.join(workdir, "runs", d) for d in os.listdir(os.path.join(workdir, "runs"))]
+        return seed, read_scalars(run_dir)
 
 
 def run_seeds(script, env_id, seeds, budget, extra, workers=1, script_file=None):
     """{seed: curve}; seeds in parallel processes when workers > 1."""
     jobs = [(script, env_id, s, budget, extra, script_file) for s in seeds]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, mp_context=forkserver()) as pool:
             return dict(pool.map(run_seed, jobs))
     return dict(map(run_seed, jobs))
 

@@ -12,7 +12,7 @@ import torch
 import tyro
 
 from benchmark.common import read_scalars
-from tests.scripts import load, run_cli
+from tests.scripts import load, run_cli, run_subprocess
 
 # Per script: arguments that make a run tiny (one small batch, few updates).
 TINY = {
@@ -59,7 +59,7 @@ def ok(proc):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_lists_documented_arguments(script, tmp_path):
-    proc = ok(run_cli(script, "--help", cwd=tmp_path))
+    proc = ok(run_subprocess(script, "--help", cwd=tmp_path))  # a new interpreter, as typed
     for flag in ["--env-id", "--seed", "--total-timesteps", "--save-model", "--capture-video", "--eval-checkpoint"]:
         assert flag in proc.stdout
     assert not os.listdir(tmp_path), "--help must not write anything"
