@@ -8,7 +8,8 @@ _start = time.time()
 
 
 # The regression checks, longest first (pytest --durations on this machine). pytest-xdist hands
-# out the first tests in turn to its workers, so the two A3C checks (two worker processes each)
+# out the first tests in turn to its workers (and with --dist worksteal, pytest.ini, an idle
+# worker takes tests queued for the other), so the two A3C checks (two worker processes each)
 # sit in different workers' first pairs rather than side by side.
 LONGEST_FIRST = ["a3c-CartPole-v1", "ppo_kl-InvertedPendulum-v5", "ppo_clip-InvertedPendulum-v5",
                  "a3c-InvertedPendulum-v5", "reinforce-InvertedPendulum-v5", "ppo_kl-CartPole-v1"]
