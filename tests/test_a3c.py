@@ -174,7 +174,7 @@ def test_interrupt_stops_every_process_flushes_and_saves(how, tmp_path):
 def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     proc = start(tmp_path, "--env-id", "CartPole-v1", "--num-workers", 2, "--total-timesteps", 10**8)
     wait_for_training(proc)
-    proc.kill()  # SIGKILL: no chance to clean up; the workers notice their parent is gone
+    proc.kill()  # SIGKILL: no chance to clean up; the workers notice the main process is gone
     proc.wait()
     assert not wait_until_no_processes_in(tmp_path)
 

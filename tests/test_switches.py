@@ -72,8 +72,8 @@ def variants(script):
 
 
 def importable(script):
-    """algos/<script>.py imported by its own name, so that the worker processes a3c.py spawns
-    can import it too (spawned children get this process's sys.path)."""
+    """algos/<script>.py imported by its own name, so that the worker processes a3c.py starts
+    can import it too (they get this process's sys.path)."""
     if ALGOS not in sys.path:
         sys.path.insert(0, ALGOS)
     return importlib.import_module(script)
