@@ -367,6 +367,16 @@ def update_global(local_agent, optimizer, loss, lr, max_grad_norm):
     optimizer.step([p.grad for p in local_agent.parameters()], lr)
 
 
+def next_step(global_step, total_timesteps):
+    """T <- T + 1 on the shared step counter, under its lock (two workers reading T at once
+    would both write T + 1); None once T has reached T_max."""
+    with global_step.get_lock():
+        if global_step.value >= total_timesteps:
+            return None
+        global_step.value += 1
+        return global_step.value
+
+
 def actor_learner(
     rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages,
     go, stop,
@@ -437,11 +447,9 @@ def actor_learner(
         truncated_buf = np.zeros((T, N), bool)
         t = 0  # steps taken in this segment
         for step in range(T):
-            with global_step.get_lock():  # T <- T + 1 on the shared counter, until T_max
-                if global_step.value >= args.total_timesteps:
-                    break
-                global_step.value += 1
-                step_now = global_step.value
+            step_now = next_step(global_step, args.total_timesteps)  # T <- T + 1, until T_max
+            if step_now is None:
+                break
             obs_buf[step] = next_obs
             with torch.inference_mode():
                 action, logprob, _, value, dist = agent.get_action_and_value(

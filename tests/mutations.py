@@ -92,7 +92,7 @@ MUTATIONS = [
       "    return_rms = RunningMeanStd() if args.normalize_reward else None\n    discounted_return = np.zeros(1)"),
     M("a3c-step-counter-unlocked", "a3c", "a3c",
       "the global step counter T is incremented without its lock, so workers lose increments",
-      "            with global_step.get_lock():  # T <- T + 1", "            if True:  # T <- T + 1"),
+      "    with global_step.get_lock():\n", "    if True:\n"),
     M("a3c-no-sync", "a3c", "a3c",
       "a worker never copies theta into theta', so it acts and differentiates with stale parameters",
       "                local.copy_(shared)\n", "                pass\n"),

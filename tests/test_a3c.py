@@ -1,5 +1,6 @@
-"""A3C's asynchrony: the gradient hand-off from a worker process to the shared parameters, and
-shutdown (a crashing worker, Ctrl-C, a killed main process) without orphan processes."""
+"""A3C's asynchrony: the gradient hand-off from a worker process to the shared parameters, the
+shared step counter under a race, and shutdown (a crashing worker, Ctrl-C, a killed main
+process) without orphan processes."""
 
 import os
 import signal
@@ -190,3 +191,26 @@ def test_budget_is_exact_and_shared_statistics_are_saved(tmp_path):
     assert float(ckpt["obs_rms"]["count"]) == pytest.approx(3000 + 2, abs=1e-3)
     assert np.all(ckpt["obs_rms"]["var"].numpy() > 0)
     assert not wait_until_no_processes_in(tmp_path)
+
+
+def take_steps(global_step, total, taken):
+    """In a worker process: next_step until the budget is spent; taken[0] counts the steps."""
+    module = load("a3c")
+    while module.next_step(global_step, total) is not None:
+        taken[0] += 1
+
+
+def test_the_shared_step_counter_loses_no_increment():
+    # Two processes race on T <- T + 1 with nothing else to do, so that an unlocked read-then-write
+    # (two workers reading the same T, both writing T + 1) happens many times: together they must
+    # take exactly T_max steps, and T must end at T_max.
+    ctx = mp.get_context("spawn")
+    total, global_step = 100_000, ctx.Value("q", 0)
+    counts = [torch.zeros(1, dtype=torch.int64).share_memory_() for _ in range(2)]
+    procs = [ctx.Process(target=take_steps, args=(global_step, total, c)) for c in counts]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert global_step.value == total and sum(int(c) for c in counts) == total, [int(c) for c in counts]
