@@ -447,9 +447,10 @@ def actor_learner(
         truncated_buf = np.zeros((T, N), bool)
         t = 0  # steps taken in this segment
         for step in range(T):
-            step_now = next_step(global_step, args.total_timesteps)  # T <- T + 1, until T_max
-            if step_now is None:
+            now = next_step(global_step, args.total_timesteps)  # T <- T + 1, until T_max
+            if now is None:
                 break
+            step_now = now
             obs_buf[step] = next_obs
             with torch.inference_mode():
                 action, logprob, _, value, dist = agent.get_action_and_value(
