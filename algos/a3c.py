@@ -695,9 +695,12 @@ def start_workers(args, run_name, agent, optimizer, obs_stats):
     all of it while they run (each worker unpickles its arguments after start() returns).
     Each worker is forked from a server process that imported torch and gymnasium once (the
     forkserver), not a new interpreter that imports them again (spawn: about 2.5 s of CPU per
-    worker), and never from this process itself (fork), whose threads' locks it would copy."""
+    worker), and never from this process itself (fork), whose threads' locks it would copy.
+    torch._inductor.config: torch.use_deterministic_algorithms imports it (1.5 s)."""
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["numpy", "torch", "gymnasium", "tyro", "torch.utils.tensorboard"])
+    ctx.set_forkserver_preload(
+        ["numpy", "torch", "gymnasium", "tyro", "torch.utils.tensorboard", "torch._inductor.config"]
+    )
     global_step = ctx.Value("q", 0)
     obs_lock, messages, go, stop = ctx.Lock(), ctx.Queue(), ctx.Event(), ctx.Event()
     workers = [

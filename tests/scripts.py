@@ -61,7 +61,10 @@ def run_subprocess(script, *args, cwd, timeout=600):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-PRELOAD = ["numpy", "torch", "torch.nn", "torch.multiprocessing", "gymnasium", "tyro", "torch.utils.tensorboard"]
+# torch._inductor.config: torch.use_deterministic_algorithms, which every script calls, imports it
+# (and torch._dynamo with it): 1.5 s per run when it is not already loaded.
+PRELOAD = ["numpy", "torch", "torch.nn", "torch.multiprocessing", "gymnasium", "tyro", "torch.utils.tensorboard",
+           "torch._inductor.config"]
 _CONTEXT = None
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.regression import bin_curve, judge, plot, side_by_side
+from tests.regression import baseline_path, bin_curve, check, judge, load_baseline, plot, recorded_machine, side_by_side
 
 BUDGET = 40000
 LO, HI = 20.0, 500.0
@@ -93,3 +93,35 @@ def test_bin_curve_means_and_carries_forward():
     np.testing.assert_allclose(bin_curve([(25, 7.0)], 40, bins=4), [7.0, 7.0, 7.0, 7.0])
     with pytest.raises(ValueError):
         bin_curve([(50, 1.0)], 40, bins=4)
+
+
+def test_on_the_recording_machine_the_first_seed_decides_and_a_difference_runs_the_rest(monkeypatch):
+    # check() on the recording machine: seed 1 alone while it reproduces its recorded curve;
+    # when it does not, the check fails and runs the other seeds for its report. Elsewhere (another
+    # machine, A3C, the slow tier) every seed runs. The runs are faked from the recorded curves.
+    import tests.regression as regression
+
+    calls = []
+
+    def fake_run_seeds(script, env_id, seeds, budget, extra, workers=1, script_file=None):
+        calls.append(list(seeds))
+        recorded = load_baseline(baseline_path(script, env_id, "fast"))
+        return {s: [(st, r + shift) for st, r in recorded[s]] for s in seeds}
+
+    monkeypatch.setattr(regression, "run_seeds", fake_run_seeds)
+    monkeypatch.setattr(regression, "machine_description", lambda: recorded_machine(baseline_path("ppo_clip", "CartPole-v1")))
+    shift = 0.0
+    verdict, _ = check("ppo_clip", "CartPole-v1")
+    assert verdict.passed and verdict.identical and calls == [[1]]
+    calls.clear()
+    shift = 1e-6  # every return nudged: not the recorded behaviour
+    verdict, report = check("ppo_clip", "CartPole-v1")
+    assert not verdict.passed and calls == [[1], [2, 3]] and verdict.current_bins.shape[0] == 3, report
+    calls.clear()
+    shift = 0.0
+    check("a3c", "CartPole-v1")  # asynchronous: the statistics judge, every seed runs
+    assert calls == [[1, 2, 3]]
+    calls.clear()
+    monkeypatch.setattr(regression, "machine_description", lambda: "another machine")
+    check("ppo_clip", "CartPole-v1")
+    assert calls == [[1, 2, 3]]
