@@ -16,12 +16,26 @@ A3C's scaling with cores: a3c.py with 1, 2, ... up to the number of cores worker
 HalfCheetah-v5, interleaved and median of --repeats, and the speed-up over one worker:
 
     python benchmark/speed.py --a3c-scaling      # writes benchmark/results/a3c_scaling.csv and .md
+
+ppo_clip.py beside its peers, in the same run, with the same settings (the PPO paper's MuJoCo
+setting: one environment, 2048 steps x 10 epochs x minibatches of 64, 64-64 tanh networks,
+observation and reward normalisation) and one torch thread each (OMP_NUM_THREADS=1):
+
+    pip install -r benchmark/requirements-peers.txt          # Stable-Baselines3, pinned
+    python benchmark/speed.py --peers [--cleanrl PATH/TO/cleanrl/ppo_continuous_action.py]
+
+Stable-Baselines3's PPO runs when it is installed; CleanRL's ppo_continuous_action.py runs when
+--cleanrl points to a copy the user downloaded (it is never copied into this repository). It was
+written for gymnasium 0.29; the two lines gymnasium 1.x rejects or changes are patched in a
+temporary copy (CLEANRL_PATCHES). Writes benchmark/results/speed_peers.csv and .md.
 """
 
 import argparse
 import csv
+import glob
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,6 +119,140 @@ def a3c_scaling(repeats, max_workers, env_id="HalfCheetah-v5", budget=60000):
     print("written to benchmark/results/a3c_scaling.csv and a3c_scaling.md")
 
 
+# ---------------------------------------------------------------- peers
+
+PEER_ENV = "HalfCheetah-v5"
+PEER_BUDGET = 81920  # 40 iterations of 2048 steps
+# The PPO paper's MuJoCo setting, in each program's own arguments (CleanRL's defaults are it).
+PAPER_PPO_CLIP = [
+    "--num-envs", "1", "--num-steps", "2048", "--num-minibatches", "32", "--update-epochs", "10",
+    "--learning-rate", "3e-4", "--gamma", "0.99", "--gae-lambda", "0.95", "--clip-coef", "0.2",
+    "--ent-coef", "0", "--vf-coef", "0.5", "--max-grad-norm", "0.5", "--hidden-size", "64",
+    "--activation", "tanh", "--torch-threads", "1",
+]  # fmt: skip
+# (what CleanRL's script says, what gymnasium 1.x needs): TransformObservation's observation
+# space became a required argument (None keeps the wrapped one).
+CLEANRL_PATCHES = [
+    ("gym.wrappers.TransformObservation(env, lambda obs: np.clip(obs, -10, 10))",
+     "gym.wrappers.TransformObservation(env, lambda obs: np.clip(obs, -10, 10), None)"),
+]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def sb3_child(env_id, total_timesteps, seed):
+    """Stable-Baselines3's PPO at the paper's setting, one thread; prints its training steps/s
+    (steps over the time of model.learn, as its own time/fps counts)."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    torch.set_num_threads(1)
+    env = VecNormalize(DummyVecEnv([lambda: gym.make(env_id)]), gamma=0.99)
+    model = PPO("MlpPolicy", env, n_steps=2048, batch_size=64, n_epochs=10, learning_rate=3e-4,
+                gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5,
+                max_grad_norm=0.5, device="cpu", seed=seed)  # fmt: skip
+    start = time.perf_counter()
+    model.learn(total_timesteps)
+    print(f"SPS {model.num_timesteps / (time.perf_counter() - start):.1f}")
+
+
+def timed(cmd, cwd):
+    """(seconds, stdout) of a command run with one thread."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, **ONE_THREAD), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed with exit code {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start, proc.stdout
+
+
+def run_peer(name, cleanrl, budget, seed=1):
+    """(training steps/s by the program's own counter, steps/s of the whole process, command)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        if name == "ppo_clip.py":
+            cmd = [sys.executable, os.path.join(REPO, "algos", "ppo_clip.py"), "--env-id", PEER_ENV,
+                   "--seed", str(seed), "--total-timesteps", str(budget), *PAPER_PPO_CLIP]  # fmt: skip
+            seconds, _ = timed(cmd, workdir)
+            sps = read_scalars(glob.glob(os.path.join(workdir, "runs", "*"))[0], "charts/SPS")[-1][1]
+        elif name == "Stable-Baselines3 PPO":
+            cmd = [sys.executable, os.path.abspath(__file__), "--sb3-child", "--seed", str(seed), "--budget", str(budget)]
+            seconds, out = timed(cmd, workdir)
+            sps = float(out.split("SPS ")[-1])
+        else:
+            with open(cleanrl) as f:
+                source = f.read()
+            for old, new in CLEANRL_PATCHES:
+                if old not in source:
+                    raise SystemExit(f"error: {cleanrl} lacks the line this benchmark patches for gymnasium 1.x ({old!r}): "
+                                     "use CleanRL's cleanrl/ppo_continuous_action.py (tested at commit fe8d8a0)")
+                source = source.replace(old, new)
+            patched = os.path.join(workdir, "cleanrl_ppo_continuous_action.py")
+            with open(patched, "w") as f:
+                f.write(source)
+            cmd = [sys.executable, patched, "--env-id", PEER_ENV, "--seed", str(seed), "--total-timesteps", str(budget), "--no-cuda"]
+            seconds, _ = timed(cmd, workdir)
+            sps = read_scalars(glob.glob(os.path.join(workdir, "runs", "*"))[0], "charts/SPS")[-1][1]
+    return float(sps), budget / seconds, shlex.join(cmd)
+
+
+def peers(args):
+    """ppo_clip.py, Stable-Baselines3 PPO and CleanRL's PPO side by side (see the module doc)."""
+    names = ["ppo_clip.py"]
+    try:
+        import stable_baselines3
+
+        names.append("Stable-Baselines3 PPO")
+        sb3_version = stable_baselines3.__version__
+    except ImportError:
+        sb3_version = None
+        print("Stable-Baselines3 is not installed (pip install -r benchmark/requirements-peers.txt): skipped")
+    if args.cleanrl:
+        if not os.path.exists(args.cleanrl):
+            raise SystemExit(f"error: --cleanrl {args.cleanrl}: no such file (CleanRL's cleanrl/ppo_continuous_action.py)")
+        names.append("CleanRL ppo_continuous_action.py")
+    else:
+        print("CleanRL: pass --cleanrl PATH/TO/ppo_continuous_action.py to include it: skipped")
+    raws, train, whole, commands = [], {n: [] for n in names}, {n: [] for n in names}, {}
+    for r in range(args.repeats):  # interleaved, so that every program sees the same machine
+        raws.append(raw_env_sps(PEER_ENV, 1, 20000))
+        for name in names:
+            sps, process_sps, commands[name] = run_peer(name, args.cleanrl, args.peer_budget)
+            train[name].append(sps)
+            whole[name].append(process_sps)
+            print(f"repeat {r + 1}: {name:>34s}  training {sps:7.0f} steps/s  whole process {process_sps:7.0f} steps/s", flush=True)
+    raw = float(np.median(raws))
+    ours = float(np.median(train["ppo_clip.py"]))
+    rows = []
+    for name in names:
+        sps = float(np.median(train[name]))
+        rows.append({"program": name, "training_sps": round(sps), "whole_process_sps": round(float(np.median(whole[name]))),
+                     "ppo_clip_over_it": round(ours / sps, 2), "over_raw_env": round(sps / raw, 3),
+                     "runs": " ".join(str(round(x)) for x in train[name])})  # fmt: skip
+    table = ["| program | training steps/s | whole process steps/s | ppo_clip.py / it | / raw env rate | the runs |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    table += [f"| {r['program']} | {r['training_sps']} | {r['whole_process_sps']} | {r['ppo_clip_over_it']:.2f}x | "
+              f"{r['over_raw_env']:.3f} | {r['runs']} |" for r in rows]  # fmt: skip
+    print("\n".join(table) + f"\nraw {PEER_ENV} rate (one environment, random actions): {raw:.0f} steps/s")
+    if args.no_write:
+        return
+    results = os.path.join(REPO, "benchmark", "results")
+    with open(os.path.join(results, "speed_peers.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(results, "speed_peers.md"), "w") as f:
+        f.write(f"# ppo_clip.py beside its peers, {PEER_ENV}, the PPO paper's setting\n\n")
+        f.write(f"Recorded by `{shlex.join(['python', 'benchmark/speed.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.\n\n")
+        f.write(f"Machine: {machine_description()}; Stable-Baselines3 {sb3_version}.\n\n")
+        f.write(f"{args.peer_budget} steps per run, one torch thread each (OMP_NUM_THREADS=1), one program at a time, "
+                f"the programs interleaved over {args.repeats} repeats (medians). Training steps/s: the program's own "
+                "counter (ppo_clip.py's and CleanRL's charts/SPS, Stable-Baselines3's steps over the time of "
+                "model.learn). Whole process: steps over the wall time of the process, start-up included. "
+                f"Raw environment rate in the same run: {raw:.0f} steps/s (median of {args.repeats}).\n\n")  # fmt: skip
+        f.write("\n".join(table) + "\n\nThe runs:\n\n" + "\n".join(f"    {c}" for c in commands.values()) + "\n")
+    print("written to benchmark/results/speed_peers.csv and speed_peers.md")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scripts", nargs="+", default=SCRIPTS)
@@ -113,9 +261,19 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print only, do not write benchmark/results/")
     parser.add_argument("--a3c-scaling", action="store_true", help="measure only a3c.py's scaling with 1 .. --max-workers workers")
     parser.add_argument("--max-workers", type=int, default=os.cpu_count())
+    parser.add_argument("--peers", action="store_true", help="only ppo_clip.py beside Stable-Baselines3 and CleanRL")
+    parser.add_argument("--cleanrl", help="with --peers: a downloaded copy of CleanRL's cleanrl/ppo_continuous_action.py")
+    parser.add_argument("--peer-budget", type=int, default=PEER_BUDGET, help="with --peers: steps per run")
+    parser.add_argument("--sb3-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, default=PEER_BUDGET, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sb3_child:
+        return sb3_child(PEER_ENV, args.budget, args.seed)
     if args.a3c_scaling:
         return a3c_scaling(args.repeats, args.max_workers)
+    if args.peers:
+        return peers(args)
 
     rows, commands = [], []
     for env_id in args.envs:

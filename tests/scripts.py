@@ -5,6 +5,7 @@ import importlib.util
 import multiprocessing
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,30 @@ def load(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def importable(script):
+    """algos/<script>.py imported by its own name, so that the worker processes a3c.py starts
+    can import it too (they get this process's sys.path)."""
+    algos = os.path.join(REPO, "algos")
+    if algos not in sys.path:
+        sys.path.insert(0, algos)
+    return importlib.import_module(script)
+
+
+def train_in_process(script, args, cwd):
+    """module.train(args) in this process with cwd as the working directory (its run_dir made
+    absolute); a3c.py imported by its own name (importable) and the SIGTERM handler its train
+    installs undone."""
+    module = importable("a3c") if script == "a3c" else load(script)
+    previous, sigterm = os.getcwd(), signal.getsignal(signal.SIGTERM)
+    os.chdir(cwd)
+    try:
+        result = module.train(args)
+        return dict(result, run_dir=os.path.abspath(result["run_dir"]))
+    finally:
+        os.chdir(previous)
+        signal.signal(signal.SIGTERM, sigterm)
 
 
 def script_path(script):

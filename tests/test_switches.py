@@ -6,18 +6,12 @@ elsewhere (seed: test_cli's determinism test; capture_video, save_model, eval_*:
 
 import dataclasses
 import functools
-import importlib
-import os
-import signal
-import sys
 import tempfile
 
 import pytest
 
 from benchmark.common import read_scalars
-from tests.scripts import REPO, load
-
-ALGOS = os.path.join(REPO, "algos")
+from tests.scripts import importable, load, train_in_process
 
 SCRIPTS = ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"]
 PLUMBING = {"exp_name", "seed", "torch_deterministic", "torch_threads", "env_id", "total_timesteps",
@@ -71,14 +65,6 @@ def variants(script):
             yield pytest.param(script, field.name, value, id=f"{script}-{field.name}={value}")
 
 
-def importable(script):
-    """algos/<script>.py imported by its own name, so that the worker processes a3c.py starts
-    can import it too (they get this process's sys.path)."""
-    if ALGOS not in sys.path:
-        sys.path.insert(0, ALGOS)
-    return importlib.import_module(script)
-
-
 @functools.lru_cache(maxsize=None)
 def logged(script, context=(), field=None, value=None):
     """Every scalar of a tiny run but the clock's: {tag: [(step, value)]}."""
@@ -86,21 +72,14 @@ def logged(script, context=(), field=None, value=None):
     settings = dict(BASE, **TINY[script], **dict(context))
     if field is not None:
         settings[field] = value
-    args = module.Args(**settings)
-    cwd, sigterm = os.getcwd(), signal.getsignal(signal.SIGTERM)
     with tempfile.TemporaryDirectory() as directory:
-        os.chdir(directory)
-        try:
-            run_dir = module.train(args)["run_dir"]
-            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        run_dir = train_in_process(script, module.Args(**settings), directory)["run_dir"]
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-            acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-            acc.Reload()
-            tags = [t for t in acc.Tags()["scalars"] if "SPS" not in t]
-            return {t: read_scalars(run_dir, t) for t in tags}
-        finally:
-            os.chdir(cwd)
-            signal.signal(signal.SIGTERM, sigterm)  # a3c.py's train installs its own
+        acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = [t for t in acc.Tags()["scalars"] if "SPS" not in t]
+        return {t: read_scalars(run_dir, t) for t in tags}
 
 
 @pytest.mark.parametrize("script,field,value", [v for s in SCRIPTS for v in variants(s)])
