@@ -28,6 +28,11 @@ Stable-Baselines3's PPO runs when it is installed; CleanRL's ppo_continuous_acti
 --cleanrl points to a copy the user downloaded (it is never copied into this repository). It was
 written for gymnasium 0.29; the two lines gymnasium 1.x rejects or changes are patched in a
 temporary copy (CLEANRL_PATCHES). Writes benchmark/results/speed_peers.csv and .md.
+
+Where a ppo_clip.py step goes, in microseconds: its rollout step (the same calls as its loop,
+timed phase by phase) and its minibatch update, at the paper's setting on HalfCheetah-v5:
+
+    python benchmark/speed.py --profile          # writes benchmark/results/speed_profile.md
 """
 
 import argparse
@@ -253,6 +258,96 @@ def peers(args):
     print("written to benchmark/results/speed_peers.csv and speed_peers.md")
 
 
+# ---------------------------------------------------------------- profile
+
+
+def profile(steps=5000, updates=640):
+    """Microseconds per rollout step of ppo_clip.py, phase by phase (its own functions, called as
+    its loop calls them, one environment, one thread), and per minibatch update of 64."""
+    import gymnasium as gym
+    import torch
+
+    sys.path.insert(0, os.path.join(REPO, "algos"))
+    import ppo_clip as m
+
+    torch.set_num_threads(1)
+    envs = gym.vector.SyncVectorEnv([m.make_env(PEER_ENV, 0, False, None)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs_space, action_space = envs.single_observation_space, envs.single_action_space
+    agent = m.Agent(obs_space.shape[0], action_space)
+    obs_rms, return_rms, discounted = m.RunningMeanStd(obs_space.shape), m.RunningMeanStd(), np.zeros(1)
+    obs, _ = envs.reset(seed=1)
+    obs = m.normalize_obs(obs, obs_rms)
+    phases = ["policy and value forward", "to numpy", "clip actions", "env.step", "reward scaling",
+              "observation statistics", "the rest of the loop body"]  # fmt: skip
+    spent = dict.fromkeys(phases, 0.0)
+    for i in range(steps + 500):  # 500 to warm up
+        t = [time.perf_counter()]
+        with torch.inference_mode():
+            action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(obs))
+        t.append(time.perf_counter())
+        action = action.numpy()
+        logprob.numpy(), value.numpy(), dist.numpy()
+        t.append(time.perf_counter())
+        env_action = np.clip(action, action_space.low, action_space.high)
+        t.append(time.perf_counter())
+        obs, reward, terminations, truncations, infos = envs.step(env_action)
+        t.append(time.perf_counter())
+        dones = terminations | truncations
+        discounted = discounted * 0.99 + reward
+        return_rms.update(discounted)
+        reward = m.scale_reward(reward, return_rms)
+        discounted[dones] = 0.0
+        t.append(time.perf_counter())
+        obs_rms.update(obs)
+        obs = m.normalize_obs(obs, obs_rms)
+        t.append(time.perf_counter())
+        if truncations.any() or ("final_info" in infos and "episode" in infos["final_info"]):
+            pass
+        t.append(time.perf_counter())
+        if i >= 500:
+            for name, a, b in zip(phases, t, t[1:]):
+                spent[name] += b - a
+    rollout = {name: 1e6 * v / steps for name, v in spent.items()}
+    # one minibatch update of 64 as the loop does it: forward, loss, backward, clip, Adam
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-4, eps=1e-5, fused=True)
+    b_obs = torch.randn(2048, obs_space.shape[0])
+    b_actions = torch.randn(2048, action_space.shape[0])
+    b_logprobs, b_adv, b_ret, b_val = (torch.randn(2048) for _ in range(4))
+    start = None
+    for i in range(updates + 64):
+        if i == 64:
+            start = time.perf_counter()
+        mb = torch.randint(0, 2048, (64,))
+        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs[mb], b_actions[mb])
+        ratio = (newlogprob - b_logprobs[mb]).exp()
+        loss = (m.clipped_surrogate_loss(ratio, m.normalize_advantages(b_adv[mb]), 0.2) - 0.0 * entropy.mean()
+                + 0.5 * m.value_loss(newvalue, b_ret[mb], b_val[mb], False))  # fmt: skip
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
+        optimizer.step()
+    update = 1e6 * (time.perf_counter() - start) / updates
+    raw = 1e6 / raw_env_sps(PEER_ENV, 1, 20000)
+    per_step = sum(rollout.values()) + update * 10 / 64  # 10 epochs of 2048 / 64 minibatches per 2048 steps
+    lines = ["| where | microseconds per environment step |", "|---|---|"]
+    lines += [f"| rollout: {name} | {us:.0f} |" for name, us in rollout.items()]
+    lines += [f"| rollout step in all | {sum(rollout.values()):.0f} |",
+              f"| update: 10 epochs x 32 minibatches of 64 per 2048 steps ({update:.0f} per minibatch) | {update * 10 / 64:.0f} |",
+              f"| **training step in all** ({1e6 / per_step:.0f} steps/s) | **{per_step:.0f}** |",
+              f"| the environment alone (the same vector environment, random actions, no agent) | {raw:.0f} |"]  # fmt: skip
+    table = "\n".join(lines)
+    print(table)
+    with open(os.path.join(REPO, "benchmark", "results", "speed_profile.md"), "w") as f:
+        f.write(f"# Where a ppo_clip.py training step goes, {PEER_ENV}, the PPO paper's setting\n\n")
+        f.write(f"Recorded by `{shlex.join(['python', 'benchmark/speed.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.\n\n")
+        f.write(f"Machine: {machine_description()}.\n\n")
+        f.write(f"Rollout: {steps} steps of ppo_clip.py's own functions called as its loop calls them, timed phase by "
+                f"phase (one environment, one torch thread, 500 steps of warm-up first). Update: {updates} minibatch "
+                "updates of 64 on random data (forward, loss, backward, gradient clipping, fused Adam).\n\n")  # fmt: skip
+        f.write(table + "\n")
+    print("written to benchmark/results/speed_profile.md")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scripts", nargs="+", default=SCRIPTS)
@@ -261,6 +356,7 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print only, do not write benchmark/results/")
     parser.add_argument("--a3c-scaling", action="store_true", help="measure only a3c.py's scaling with 1 .. --max-workers workers")
     parser.add_argument("--max-workers", type=int, default=os.cpu_count())
+    parser.add_argument("--profile", action="store_true", help="only where a ppo_clip.py step's microseconds go")
     parser.add_argument("--peers", action="store_true", help="only ppo_clip.py beside Stable-Baselines3 and CleanRL")
     parser.add_argument("--cleanrl", help="with --peers: a downloaded copy of CleanRL's cleanrl/ppo_continuous_action.py")
     parser.add_argument("--peer-budget", type=int, default=PEER_BUDGET, help="with --peers: steps per run")
@@ -274,6 +370,8 @@ def main():
         return a3c_scaling(args.repeats, args.max_workers)
     if args.peers:
         return peers(args)
+    if args.profile:
+        return profile()
 
     rows, commands = [], []
     for env_id in args.envs:
