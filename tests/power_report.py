@@ -12,6 +12,7 @@ For each script and environment, the harness judges, against the recorded fast-t
 import argparse
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -20,14 +21,16 @@ from benchmark.common import REPO, machine_description
 from tests.regression import BASELINE_SEEDS, ENVS, REGISTRY, check, settings
 from tests.scripts import load
 
-# The line after which a copy of the script flips the advantage's sign, per script.
+# The line after which a copy of the script flips the advantage's sign, per script: never inside
+# an `if` (a3c's normalisation sits under `if args.norm_adv`, False by default, and a flip placed
+# there was never executed: its row passed; test_the_sign_flip_is_unconditional).
 ADVANTAGE_LINE = {
     "reinforce": r"\n( +)b_advantages = normalize_advantages\(.*\n",
     "a2c": r"\n( +)b_advantages = normalize_advantages\(.*\n",
-    "a3c": r"\n( +)b_advantages = normalize_advantages\(.*\n",
+    "a3c": r"\n( +)b_advantages = torch\.from_numpy\(advantages.*\n",
     "trpo": r"\n( +)b_advantages = normalize_advantages\(.*\n",
-    "ppo_clip": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
-    "ppo_kl": r"\n( +)mb_advantages = normalize_advantages\(.*\n",
+    "ppo_clip": r"\n( +)mb_advantages = b_advantages\[mb\]\n",
+    "ppo_kl": r"\n( +)mb_advantages = b_advantages\[mb\]\n",
 }
 
 
@@ -76,13 +79,21 @@ def main():
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--output", default=os.path.join(REPO, "tests", "baselines", "POWER.md"))
     parser.add_argument("--replace", action="store_true", help="keep the report's other rows; replace only those of --algos x --envs")
+    parser.add_argument("--variants", nargs="+", help="with --replace: only the variants whose names start with these")
     args = parser.parse_args()
 
-    command = "python -m tests.power_report " + " ".join(sys.argv[1:])
+    command = "python -m tests.power_report " + shlex.join(sys.argv[1:])
     keys = [(script, env_id) for script in args.algos for env_id in args.envs]
     for key in keys:
         if key not in REGISTRY:
             sys.exit(f"error: {key} is not registered in tests/regression.py")
+    if args.variants and not args.replace:
+        sys.exit("error: --variants replaces rows of an existing report: add --replace")
+
+    def chosen(name):
+        return not args.variants or name.startswith(tuple(args.variants))
+
+    per_key = 5 if not args.variants else len(args.variants)
     rows, all_as_expected, kept, produced = [], True, [], []
     if args.replace and os.path.exists(args.output):
         with open(args.output) as f:
@@ -90,11 +101,13 @@ def main():
                 cells = [c.strip() for c in line.split("|")]
                 if line.startswith(("Produced by", "Rows of --algos")):
                     produced.append(line.strip())
-                elif len(cells) > 3 and (cells[1], cells[2]) in REGISTRY and (cells[1], cells[2]) not in keys:
+                elif len(cells) > 3 and (cells[1], cells[2]) in REGISTRY and ((cells[1], cells[2]) not in keys or not chosen(cells[3])):
                     kept.append(line.rstrip("\n"))
     with tempfile.TemporaryDirectory() as directory:
         for script, env_id in keys:
             for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
+                if not chosen(name):
+                    continue
                 start = time.time()
                 verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds,
                                    statistics_only=True)
@@ -104,7 +117,7 @@ def main():
                 rows.append(f"| {script} | {env_id} | {name} | {'pass' if verdict.passed else 'REJECTED'} | {'yes' if ok else '**NO**'} | {detail} |")
                 print(rows[-1], f"({time.time() - start:.0f} s)", flush=True)
                 expected_so_far = all_as_expected and not any("**NO**" in row for row in kept)
-                write_report(args.output, command, sorted_rows(kept + rows), expected_so_far, done=len(rows) == 5 * len(keys), produced=produced)
+                write_report(args.output, command, sorted_rows(kept + rows), expected_so_far, done=len(rows) == per_key * len(keys), produced=produced)
     print(f"written to {os.path.relpath(args.output, REPO)}")
     sys.exit(0 if all_as_expected else 1)
 
@@ -112,7 +125,13 @@ def main():
 def sorted_rows(rows):
     """Rows in the order of REGISTRY (script, environment), each group's variants in order."""
     order = {key: i for i, key in enumerate(REGISTRY)}
-    return sorted(rows, key=lambda row: order.get(tuple(c.strip() for c in row.split("|")[1:3]), len(order)))
+    names = ["unchanged", "learning rate 0", "advantage sign flipped", "learning rate / 10", "discount 0.5"]
+
+    def rank(row):
+        cells = [c.strip() for c in row.split("|")]
+        return order.get(tuple(cells[1:3]), len(order)), next((i for i, n in enumerate(names) if cells[3].startswith(n)), len(names))
+
+    return sorted(rows, key=rank)
 
 
 def write_report(path, command, rows, all_as_expected, done, produced=()):

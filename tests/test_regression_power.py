@@ -125,3 +125,17 @@ def test_on_the_recording_machine_the_first_seed_decides_and_a_difference_runs_t
     monkeypatch.setattr(regression, "machine_description", lambda: "another machine")
     check("ppo_clip", "CartPole-v1")
     assert calls == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize("script", ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"])
+def test_the_sign_flip_is_unconditional(script, tmp_path):
+    # POWER.md's "advantage sign flipped" variant must run its flip on every update: the block
+    # that encloses the inserted line is a loop, never an `if` (a3c's flip once sat under
+    # `if args.norm_adv and t > 1:`, False by default: never executed, the variant learned).
+    from tests.power_report import flipped_copy
+
+    lines = open(flipped_copy(script, str(tmp_path))).read().splitlines()
+    (at,) = [i for i, line in enumerate(lines) if "BROKEN ON PURPOSE" in line]
+    indent = len(lines[at]) - len(lines[at].lstrip())
+    header = next(line for line in reversed(lines[:at]) if line.strip() and len(line) - len(line.lstrip()) < indent)
+    assert header.lstrip().startswith(("for ", "while ")), header
