@@ -38,6 +38,7 @@ timed phase by phase) and its minibatch update, at the paper's setting on HalfCh
 import argparse
 import csv
 import glob
+import hashlib
 import os
 import shlex
 import subprocess
@@ -197,7 +198,9 @@ def run_peer(name, cleanrl, budget, seed=1):
             cmd = [sys.executable, patched, "--env-id", PEER_ENV, "--seed", str(seed), "--total-timesteps", str(budget), "--no-cuda"]
             seconds, _ = timed(cmd, workdir)
             sps = read_scalars(glob.glob(os.path.join(workdir, "runs", "*"))[0], "charts/SPS")[-1][1]
-    return float(sps), budget / seconds, shlex.join(cmd)
+    # the command as a reader types it from the repository root (CleanRL: the patched copy)
+    shown = {"ppo_clip.py": "algos/ppo_clip.py", "Stable-Baselines3 PPO": "benchmark/speed.py"}
+    return float(sps), budget / seconds, shlex.join(["python", shown.get(name, "<patched copy of --cleanrl>"), *cmd[2:]])
 
 
 def peers(args):
@@ -249,6 +252,9 @@ def peers(args):
         f.write(f"# ppo_clip.py beside its peers, {PEER_ENV}, the PPO paper's setting\n\n")
         f.write(f"Recorded by `{shlex.join(['python', 'benchmark/speed.py', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d')}.\n\n")
         f.write(f"Machine: {machine_description()}; Stable-Baselines3 {sb3_version}.\n\n")
+        if args.cleanrl:
+            with open(args.cleanrl, "rb") as g:
+                f.write(f"CleanRL: {os.path.basename(args.cleanrl)}, sha256 {hashlib.sha256(g.read()).hexdigest()}.\n\n")
         f.write(f"{args.peer_budget} steps per run, one torch thread each (OMP_NUM_THREADS=1), one program at a time, "
                 f"the programs interleaved over {args.repeats} repeats (medians). Training steps/s: the program's own "
                 "counter (ppo_clip.py's and CleanRL's charts/SPS, Stable-Baselines3's steps over the time of "
@@ -301,8 +307,7 @@ def profile(steps=5000, updates=640):
         obs_rms.update(obs)
         obs = m.normalize_obs(obs, obs_rms)
         t.append(time.perf_counter())
-        if truncations.any() or ("final_info" in infos and "episode" in infos["final_info"]):
-            pass
+        truncations.any(), "final_info" in infos  # the loop's two checks, nothing to do here
         t.append(time.perf_counter())
         if i >= 500:
             for name, a, b in zip(phases, t, t[1:]):

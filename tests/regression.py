@@ -26,8 +26,9 @@ reproduces its recorded curves bit for bit, so there any difference at all fails
 (a bug too small for the statistics, such as one epoch fewer, changes the curve): a deliberate
 change re-records the baseline and looks at the plot. There the fast tier runs the first seed
 alone, and the others only when its curve differs (for the statistics in the failure report):
-one seed can tell a changed behaviour as well as three, and costs a third of the time. Elsewhere, and for A3C (whose workers
-race, so that not even its own machine reproduces a curve), the statistics judge.
+one seed can tell a changed behaviour as well as three, and costs a third of the time.
+Elsewhere, and for A3C (whose workers race, so that not even its own machine reproduces a
+curve), the statistics judge.
 """
 
 import csv

@@ -87,7 +87,7 @@ def run_subprocess(script, *args, cwd, timeout=600):
 
 
 # torch._inductor.config: torch.use_deterministic_algorithms, which every script calls, imports it
-# (and torch._dynamo with it): 1.5 s per run when it is not already loaded.
+# (and torch._dynamo with it): 1.5 to 1.7 s per run when it is not already loaded (README, Tests).
 PRELOAD = ["numpy", "torch", "torch.nn", "torch.multiprocessing", "gymnasium", "tyro", "torch.utils.tensorboard",
            "torch._inductor.config"]
 _CONTEXT = None

@@ -97,8 +97,8 @@ def test_bin_curve_means_and_carries_forward():
 
 def test_on_the_recording_machine_the_first_seed_decides_and_a_difference_runs_the_rest(monkeypatch):
     # check() on the recording machine: seed 1 alone while it reproduces its recorded curve;
-    # when it does not, the check fails and runs the other seeds for its report. Elsewhere (another
-    # machine, A3C, the slow tier) every seed runs. The runs are faked from the recorded curves.
+    # when it does not, the check fails and runs the other seeds for its report. On another
+    # machine, and for A3C, every seed runs. The runs are faked from the recorded curves.
     import tests.regression as regression
 
     calls = []
