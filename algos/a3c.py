@@ -28,15 +28,19 @@ Observation normalisation (Box actions): one set of running statistics in shared
 updated under a lock by every worker, so that all workers and the saved model see the same
 normalisation. Reward scaling keeps one running return statistic per worker. The main process
 writes TensorBoard from a queue fed by the workers. The knobs that matter: num_workers,
-num_steps (t_max), learning_rate, ent_coef. The defaults are a2c.py's (t_max = 5, RMSProp
-alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99, 64-64 tanh networks, observations normalised and
-rewards scaled on every task, discrete ones too), except the learning rate: 1e-4, not 7e-4.
-RMSProp's step has about the same size whatever the batch, and a worker steps once per segment
-of at most t_max = 5 transitions where a2c.py steps once per 8 x 5, so a2c.py's rate would move
-theta about 8 times as far per transition. With 7e-4 and 2 workers, InvertedPendulum-v5 reached
-1000 and collapsed (final means of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310;
-benchmark/results/targets/a3c__InvertedPendulum-v5.md in git history). README, "Defaults that
-learn and hold", has what 1e-4 gives there.
+num_steps (t_max), learning_rate, ent_coef. The defaults are a2c.py's (RMSProp alpha 0.99,
+eps 1e-5, entropy 0.01, gamma 0.99, 64-64 tanh networks, observations normalised and rewards
+scaled on every task, discrete ones too) except two, because a worker steps on its own segment
+where a2c.py steps on a batch of 8 x 5 transitions: t_max = 20, not 5 (a2c.py's and the paper's
+Atari setting), and a learning rate of 2e-4, not 7e-4. RMSProp's step has about the same size
+whatever the batch, so a worker with a2c.py's settings moves theta about 8 times as far per
+transition: with 2 workers on InvertedPendulum-v5, 7e-4 reached 1000 and collapsed (final means
+of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310), and 1e-4 at t_max 5 let one
+seed of five fall to 786 by 300k steps (benchmark/results/targets/ in git history). A segment
+of 20 transitions steps once where t_max 5 steps four times: 2e-4 keeps the distance per
+transition of 1e-4 at t_max 5 (four noisy steps of 1e-4 spread as far as one of 2e-4 whose
+noise is halved), for a quarter of the updates. README, "Defaults that learn and hold", has
+what they give on CartPole-v1 and InvertedPendulum-v5.
 """
 
 import os
@@ -92,11 +96,11 @@ class Args:
     """continuous actions only: clip actions to the action space bounds before env.step"""
 
     # Algorithm-specific arguments
-    learning_rate: float = 1e-4
-    """shared RMSProp learning rate (a2c.py's 7e-4 / 8: one step per segment, not per batch)"""
+    learning_rate: float = 2e-4
+    """shared RMSProp learning rate (not a2c.py's 7e-4: one step per segment, not per batch)"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to zero over the run"""
-    num_steps: int = 5
+    num_steps: int = 20
     """steps per worker per update, at most (t_max, the n of the n-step return)"""
     gamma: float = 0.99
     """discount factor gamma"""

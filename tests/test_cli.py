@@ -31,8 +31,11 @@ EXTRA_TAGS = {"ppo_clip": ["losses/clipfrac"], "ppo_kl": ["losses/beta"], "reinf
 # REINFORCE finishes the episodes of its last batch, so a run may pass --total-timesteps by up
 # to one episode per environment (TINY runs 2 environments; episodes here last at most 1000).
 OVERRUN = {"reinforce": 2 * 1000}
-# One gradient step per batch: REINFORCE needs more steps for V to reach its fixed point.
-TRUNCATION_BUDGET = {"reinforce": 32768}
+# Budget and arguments (after TINY's) with which V reaches its fixed point (V(A) within 0.01 of
+# it, `python algos/<script>.py` with the test's arguments): REINFORCE steps once per batch, so
+# it takes more, smaller batches; A3C's two workers both update V (each segment ends with the
+# episode, 3 steps here).
+TRUNCATION = {"reinforce": (16384, ["--batch-size", "100"]), "a3c": (4096, [])}
 # Synchronous for the determinism test (later arguments override earlier ones).
 ONE_WORKER = {"a3c": ["--num-workers", "1"]}
 # Per script: hyper-parameters that contradict each other, and a word the error must name.
@@ -187,11 +190,16 @@ def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, e
     # (where the script does it for this action space), so the final observation must go
     # through the same statistics; rewards are not, so V is in the reward's units.
     env_id = f"tests.fake_envs:{env}"
-    args = ["--env-id", env_id, "--total-timesteps", TRUNCATION_BUDGET.get(script, 8192), "--gamma", 0.5, "--learning-rate", 3e-3, "--save-model", "--eval-episodes", 1]
-    args += ["--no-normalize-reward"]
-    ok(run_cli(script, *args, *TINY[script], cwd=tmp_path))
-    module = load(script)
-    agent, obs_rms, _ = module.load_checkpoint(str(the_run_dir(tmp_path) / "model.pt"), env_id)
+    budget, extra = TRUNCATION.get(script, (8192, []))
+    args = ["--env-id", env_id, "--total-timesteps", budget, "--gamma", 0.5, "--learning-rate", 3e-3, "--save-model", "--eval-episodes", 1]
+    args = [str(a) for a in [*args, "--no-normalize-reward", *TINY[script], *extra]]
+    module = importable("a3c") if script == "a3c" else load(script)
+    if script == "a3c":  # in this process: its workers come from this process's forkserver, started once
+        run_dir = train_in_process(script, tyro.cli(module.Args, args=args), tmp_path)["run_dir"]
+    else:
+        ok(run_cli(script, *args, cwd=tmp_path))
+        run_dir = the_run_dir(tmp_path)
+    agent, obs_rms, _ = module.load_checkpoint(os.path.join(run_dir, "model.pt"), env_id)
     obs_a = np.full((1, 1), -1.0, np.float32)
     obs_a = module.normalize_obs(obs_a, obs_rms) if obs_rms is not None else obs_a
     with torch.no_grad():
