@@ -34,8 +34,8 @@ PPO_CARTPOLE = [
 A2C_MUJOCO = ["--num-envs", "1", "--num-steps", "8", "--gae-lambda", "0.9", "--vf-coef", "0.4", "--ent-coef", "0.0"]
 
 # MuJoCo for A3C: A2C's MuJoCo setting above (each worker steps one environment). Probe,
-# HalfCheetah-v5 seed 1, 2 workers, mean of the last 100 episodes at 300k steps: the defaults of then (t_max 5, 7e-4) 35;
-# this setting 790. Measured with:
+# HalfCheetah-v5 seed 1, 2 workers, mean of the last 100 episodes at 300k steps: the defaults
+# of then (t_max 5, 7e-4) 35; this setting 790. Measured with:
 #   python benchmark/run.py --algos a3c --envs HalfCheetah-v5 --seeds 1 --total-timesteps 300000
 #   --results /tmp/probe --workers 1 -- <the probe's arguments>
 A3C_MUJOCO = ["--num-workers", "2", "--num-steps", "8", "--gae-lambda", "0.9", "--vf-coef", "0.4", "--ent-coef", "0.0"]
