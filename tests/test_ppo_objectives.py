@@ -1,0 +1,83 @@
+"""benchmark/ppo_objectives.py without training: the paper's normalisation on numbers worked out
+by hand, the settings' commands, the no-clip setting's loss, and a report rebuilt byte for byte
+from curve files."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark import ppo_objectives as po
+from benchmark import run
+from tests.scripts import load
+
+
+def test_normalisation_maps_random_to_0_and_the_best_setting_to_1():
+    # Task A: random 0, settings' means 100 (best) and 50; task B: random -10, means 10 and 30 (best).
+    scores = {("x", "A"): [90.0, 110.0], ("y", "A"): [50.0, 50.0],
+              ("x", "B"): [10.0, 10.0], ("y", "B"): [20.0, 40.0]}
+    norm = po.normalized_scores(scores, {"A": 0.0, "B": -10.0})
+    # x: A (0.9 + 1.1) / 2 runs, B (20/40, 20/40): mean of 0.9, 1.1, 0.5, 0.5 = 0.75
+    # y: A 0.5, 0.5; B 30/40, 50/40: mean of 0.5, 0.5, 0.75, 1.25 = 0.75
+    assert norm["x"] == pytest.approx(0.75)
+    assert norm["y"] == pytest.approx(0.75)
+    # the best setting is set to 1 by its mean, not its best seed: on a task alone it averages 1
+    one = po.normalized_scores({k: v for k, v in scores.items() if k[1] == "A"}, {"A": 0.0})
+    assert one == pytest.approx({"x": 1.0, "y": 0.5})
+    # a random policy's score maps to 0, below it negative (the paper's no-clip row is -0.39)
+    low = po.normalized_scores({("x", "A"): [100.0], ("y", "A"): [-50.0]}, {"A": 0.0})
+    assert low["y"] == pytest.approx(-0.5)
+
+
+def test_normalisation_leaves_out_tasks_some_setting_lacks():
+    scores = {("x", "A"): [1.0], ("y", "A"): [0.5], ("x", "B"): [3.0]}
+    assert po.normalized_scores(scores, {"A": 0.0, "B": 0.0}) == pytest.approx({"x": 1.0, "y": 0.5})
+
+
+def test_rank_correlation():
+    assert po.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert po.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert po.rank_correlation([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+
+
+def test_the_settings_commands_use_the_switches_the_paper_varies():
+    commands = {name: " ".join(c) for name, _, _, c in po.jobs(po.SETTINGS, ["Hopper-v5"], [1], 1000)}
+    assert commands["no_clip_no_penalty"].endswith("algos/ppo_kl.py --env-id Hopper-v5 --seed 1 --total-timesteps 1000 --no-adaptive --init-beta 0")
+    assert commands["clip_0.3"].endswith("ppo_clip.py --env-id Hopper-v5 --seed 1 --total-timesteps 1000 --clip-coef 0.3")
+    assert commands["adaptive_kl_0.003"].endswith("ppo_kl.py --env-id Hopper-v5 --seed 1 --total-timesteps 1000 --kl-target 0.003")
+    assert commands["fixed_kl_10"].endswith("--no-adaptive --init-beta 10")
+    assert len(po.SETTINGS) == 11 and set(po.HEADLINE) <= set(po.SETTINGS)
+
+
+def test_no_clip_no_penalty_is_exactly_the_unclipped_surrogate():
+    """ppo_kl's loss at beta = 0 is -E[r A] to the bit, whatever the KL; ppo_clip's is not."""
+    kl_loss = load("ppo_kl").kl_penalized_surrogate_loss
+    clip_loss = load("ppo_clip").clipped_surrogate_loss
+    g = torch.Generator().manual_seed(0)
+    ratio, adv, kl = torch.rand(64, generator=g) * 2, torch.randn(64, generator=g), torch.rand(64, generator=g)
+    assert torch.equal(kl_loss(ratio, adv, kl, 0.0), -(ratio * adv).mean())
+    assert not torch.equal(kl_loss(ratio, adv, kl, 1.0), -(ratio * adv).mean())
+    assert not torch.allclose(clip_loss(ratio, adv, 0.2), -(ratio * adv).mean())
+
+
+def test_report_is_rebuilt_byte_for_byte_from_the_curves(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ["clip_0.2", "fixed_kl_1", "no_clip_no_penalty"]:
+        for env_id, level in [("Hopper-v5", 1000), ("Swimmer-v5", 50)]:
+            for seed in po.SEEDS:
+                steps = np.arange(1, 201) * 5000
+                returns = level * {"clip_0.2": 2, "fixed_kl_1": 1, "no_clip_no_penalty": 0.5}[name] + rng.normal(size=200)
+                command = po.jobs([name], [env_id], [seed], 1_000_000)[0][3]
+                run.write_curve(run.curve_path(str(tmp_path), name, env_id, seed), command,
+                                list(zip(steps, returns)), 1.0, 1.0)
+    (tmp_path / "random_policy.csv").write_text("# measured by: a test\nenv_id,score\nHopper-v5,0.00\nSwimmer-v5,0.00\n")
+    first = po.report(str(tmp_path))
+    files = {p: (tmp_path / p).read_bytes() for p in ["ppo_objectives.md", "ppo_objectives_summary.png"]}
+    assert po.report(str(tmp_path)) == first
+    assert {p: (tmp_path / p).read_bytes() for p in files} == files
+    assert "| clip_0.2 | `ppo_clip.py --clip-coef 0.2` | 1.00 | 0.82 |" in first
+    assert "| fixed_kl_1 | `ppo_kl.py --no-adaptive --init-beta 1` | 0.50 | 0.71 |" in first
+    assert "| no_clip_no_penalty | `ppo_kl.py --no-adaptive --init-beta 0` | 0.25 | -0.39 |" in first
+    assert "Spearman rank correlation: 1.00 (the ranking reproduces)" in first
+    assert os.path.exists(tmp_path / "ppo_objectives_tasks.png")
