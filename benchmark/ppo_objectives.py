@@ -65,11 +65,12 @@ CURVE = re.compile(r"([\w.]+)__([\w.-]+)__(\d+)\.csv")
 
 
 def jobs(settings, envs, seeds, total_timesteps):
-    """[(setting, env_id, seed, command)] in run order, as benchmark/run.py's runner takes them."""
+    """[(setting, env_id, seed, command)] as benchmark/run.py's runner takes them, task by task
+    (a stopped comparison has whole tasks to normalise)."""
     return [
         (name, env_id, seed, script_command(SETTINGS[name][0], env_id, seed, total_timesteps, SETTINGS[name][1]))
-        for name in settings
         for env_id in envs
+        for name in settings
         for seed in seeds
     ]
 
