@@ -16,7 +16,7 @@ from tests.scripts import importable, load, run_cli, run_subprocess, train_in_pr
 
 # Per script: arguments that make a run tiny (one small batch, few updates).
 TINY = {
-    "reinforce": ["--num-envs", "2", "--batch-size", "200"],
+    "reinforce": ["--num-envs", "2", "--batch-size", "200", "--normalize-obs"],  # off by default
     "a2c": ["--num-envs", "2", "--num-steps", "16"],
     "a3c": ["--num-workers", "2", "--num-steps", "16", "--log-every", "4"],
     "trpo": ["--num-envs", "2", "--num-steps", "128", "--vf-minibatches", "4", "--vf-epochs", "2"],
