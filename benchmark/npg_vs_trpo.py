@@ -161,14 +161,15 @@ def report(results):
                  for c in stats_cols]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines += ["", f"Final return of each seed (mean of its last {WINDOW} training episodes):", ""]
-    lines += ["| variant | " + " | ".join(f"seed {s}" for s in sorted({s for _, s in runs})) + " | mean |",
-              "|---|" + "---|" * (len({s for _, s in runs}) + 1)]
+    all_seeds = sorted({s for _, s in runs})
+    lines += ["| variant | " + " | ".join(f"seed {s}" for s in all_seeds) + " | mean |",
+              "|---|" + "---|" * (len(all_seeds) + 1)]
     for variant in VARIANTS:
-        seeds = sorted(s for v, s in runs if v == variant)
-        if not seeds:
+        finals = {s: final_return(runs[(v, s)][2]["episodic_return"]) for v, s in runs if v == variant}
+        if not finals:
             continue
-        finals = [final_return(runs[(variant, s)][2]["episodic_return"]) for s in seeds]
-        lines.append(f"| {variant} | " + " | ".join(f"{f:.0f}" for f in finals) + f" | {np.mean(finals):.0f} |")
+        cells = [f"{finals[s]:.0f}" if s in finals else "–" for s in all_seeds]
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {np.mean(list(finals.values())):.0f} |")
     with open(os.path.join(results, "npg_vs_trpo.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plot(runs, results, max_kl)
