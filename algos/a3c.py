@@ -431,7 +431,7 @@ def actor_learner(
         obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
         args.log_std_init,
     )
-    # theta', the local copy: the shared optimiser steps the global theta
+    # theta', the local copy: synchronised from theta, which the shared optimiser steps
 
     T, N = args.num_steps, 1
     obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
@@ -560,8 +560,6 @@ def actor_learner(
         worker_sps = my_steps / (time.time() - start_time)
         messages.put(("log", rank, global_step, stats, lr, worker_sps))
 
-    if stopped(stop):  # stopped early: do not wait to flush the queue
-        messages.cancel_join_thread()
     envs.close()
 
 
@@ -663,15 +661,17 @@ def train(args):
 
 # ---- processes: start the workers, relay their messages, stop them (Ctrl-C, kill, a crash) ----
 
-def worker(rank, args, messages, *shared):
+def worker(rank, args, messages, go, stop, *shared):
     """A worker process: runs actor_learner and reports its exception to the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C, sets `stop`
     try:
-        actor_learner(rank, args, messages, *shared)
+        actor_learner(rank, args, messages, go, stop, *shared)
     except Exception as e:
         error = f"worker {rank} failed: {type(e).__name__}: {e}"
         messages.put(("error", error, traceback.format_exc()))
         raise SystemExit(1)
+    if stopped(stop):  # stopped early: leave without waiting to flush the queue
+        messages.cancel_join_thread()
 
 
 def stopped(stop):
@@ -684,7 +684,6 @@ def wait_for_go(rank, messages, go, stop):
     messages.put(("ready", rank))
     while not go.wait(timeout=1.0):
         if stopped(stop):
-            messages.cancel_join_thread()  # leave without waiting to flush the queue
             return False
     return True
 
@@ -701,9 +700,9 @@ def start_workers(args, run_name, agent, optimizer, obs_stats):
     )
     step_counter, obs_lock = ctx.Value("q", 0), ctx.Lock()
     messages, go, stop = ctx.Queue(), ctx.Event(), ctx.Event()
-    shared = (go, stop, run_name, agent, optimizer, step_counter, obs_stats, obs_lock)
+    shared = (messages, go, stop, run_name, agent, optimizer, step_counter, obs_stats, obs_lock)
     workers = [
-        ctx.Process(target=worker, args=(rank, args, messages, *shared), daemon=True)
+        ctx.Process(target=worker, args=(rank, args, *shared), daemon=True)
         for rank in range(args.num_workers)
     ]
     for w in workers:
