@@ -1,12 +1,12 @@
-"""A2C: synchronous advantage actor-critic.
+"""A2C: advantage actor-critic in its synchronous form (OpenAI Baselines' A2C).
 
 Mnih, Badia, Mirza, Graves, Lillicrap, Harley, Silver, Kavukcuoglu (2016), "Asynchronous
-Methods for Deep Reinforcement Learning", arXiv:1602.01783, in its synchronous form (OpenAI
-Baselines' A2C); advantages from Schulman et al. (2016), "High-Dimensional Continuous Control
-Using Generalized Advantage Estimation", arXiv:1506.02438.
+Methods for Deep Reinforcement Learning", arXiv:1602.01783; advantages from Schulman et al.
+(2016), "High-Dimensional Continuous Control Using Generalized Advantage Estimation",
+arXiv:1506.02438.
 
-N environments step in lockstep. Every t_max steps, the N * t_max transitions give one
-gradient step (RMSProp) on
+N environments (num_envs) step in lockstep; every t_max steps, the N * t_max transitions
+give one gradient step (RMSProp) on
 
     A_t        = R_t - V(s_t)                                               (advantage)
     L^PG       = E_t[ log pi_theta(a_t | s_t) A_t ]                           (maximised)
@@ -22,16 +22,18 @@ lambda = 1 gives the n-step advantage above, lambda = 0 the one-step TD advantag
 r_t + gamma V(s_{t+1}) - V(s_t) of the slides; values in between trade bias for variance.
 
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
-final observation, not zero. The knobs that matter most: num_envs (N) and num_steps (t_max,
-the n of the n-step return), learning_rate, ent_coef, and shared_trunk (one body for actor
-and critic, as in the paper, or two networks). The defaults are the A3C paper's: t_max = 5,
-its RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps))
-with learning rate 7e-4, alpha 0.99, eps 1e-5, entropy 0.01, gamma 0.99; with 8 environments
-and two hidden layers of 64 tanh units. One departure from the paper: observations are
-normalised and rewards scaled by the running std of the discounted return on every task,
-discrete ones too. Without that, on CartPole-v1 the return reached 383-460 and fell back (final
-means of the last 20 episodes at 300k steps, seeds 1-5: 94, 415, 397, 397, 328); with it, every
-seed reaches 475 within 50k steps and ends at 500 (README, "Defaults that learn and hold").
+final observation, not zero. The knobs that matter most, beside the number of environments:
+num_steps (t_max, the n of the n-step return), learning_rate, ent_coef, and shared_trunk (one
+body for actor and critic, as in the paper, or two networks). The defaults are the A3C paper's
+RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps))
+with alpha 0.99 and eps 1e-5, entropy 0.01, gamma 0.99; with two hidden layers of 64 tanh units.
+One departure from the paper: observations are normalised and rewards scaled by the running
+std of the discounted return on every task, discrete ones too. Without that, A2C on
+CartPole-v1 reached 383-460 and fell back (final means of the last 20 episodes at 300k steps,
+seeds 1-5: 94, 415, 397, 397, 328); with it, every seed reaches 475 within 50k steps and ends
+at 500 (README, "Defaults that learn and hold").
+
+Here t_max = 5 and the learning rate is 7e-4, the paper's too, with 8 environments.
 """
 
 import os
@@ -98,7 +100,7 @@ class Args:
     rmsprop_eps: float = 1e-5
     """RMSProp epsilon (inside the square root, as in the paper)"""
     norm_adv: bool = False
-    """normalise advantages within each batch"""
+    """normalise advantages over the transitions of each update"""
     ent_coef: float = 0.01
     """entropy bonus coefficient c_2"""
     vf_coef: float = 0.5
@@ -408,16 +410,12 @@ def train(args):
 
     episodic_returns = []
     global_step = 0
-    start_time = time.time()
     print_every = max(1, num_iterations // 20)
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = prepare(next_obs, update=True)
+    start_time = time.time()
 
     for iteration in range(1, num_iterations + 1):
-        lr = args.learning_rate
-        if args.anneal_lr:
-            lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations)
-
         # ---- rollout: T steps of every environment with the current policy ----
         final_values_buf[:] = 0.0
         truncated_buf = np.zeros((T, N), bool)
@@ -452,9 +450,7 @@ def train(args):
             if "final_info" in infos and "episode" in infos["final_info"]:
                 ep = infos["final_info"]["episode"]
                 for i in np.nonzero(infos["final_info"]["_episode"])[0]:
-                    episodic_returns.append((global_step, float(ep["r"][i])))
-                    writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
+                    log_episode(writer, episodic_returns, global_step, ep["r"][i], ep["l"][i])
 
         # ---- advantages: GAE(gamma, lambda), V(s_{t+1}) from the next step or the final obs ----
         with torch.inference_mode():
@@ -474,6 +470,9 @@ def train(args):
         b_returns = torch.from_numpy(returns.reshape(-1))
         b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
         old_log_std = agent.actor_logstd.detach().clone() if continuous else None
+        lr = args.learning_rate
+        if args.anneal_lr:
+            lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations)
 
         _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
         b_advantages = normalize_advantages(b_advantages) if args.norm_adv else b_advantages
@@ -484,30 +483,17 @@ def train(args):
 
         update(agent, optimizer, loss, lr, args.max_grad_norm)
 
+        ev = explained_variance(values_buf.reshape(-1), returns.reshape(-1))
         stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
-                 "entropy": entropy_loss.item()}
-        num_updates = 1
-        # d: the exact mean KL[pi_old, pi_theta] over the whole batch after the update
+                 "entropy": entropy_loss.item(), "explained_variance": ev}
+        # the exact mean KL[pi_old, pi_theta] over the update's transitions, after it
         with torch.no_grad():
             _, newlogprob, _, _, new_dists = agent.get_action_and_value(b_obs, b_actions)
-            d = agent.kl(b_dists, old_log_std, new_dists).mean().item()
+            stats["kl"] = agent.kl(b_dists, old_log_std, new_dists).mean().item()
             stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
-        writer.add_scalar("losses/kl", d, global_step)
-
         sps = int(global_step / (time.time() - start_time))
-        writer.add_scalar("charts/learning_rate", lr, global_step)
-        writer.add_scalar("charts/SPS", sps, global_step)
-        for key, total in stats.items():
-            writer.add_scalar(f"losses/{key}", total / num_updates, global_step)
-        ev = explained_variance(values_buf.reshape(-1), returns.reshape(-1))
-        writer.add_scalar("losses/explained_variance", ev, global_step)
-        if iteration % print_every == 0 or iteration == num_iterations:
-            recent = [r for _, r in episodic_returns[-20:]]
-            mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
-            print(
-                f"step {global_step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}",
-                flush=True,
-            )
+        show = iteration % print_every == 0 or iteration == num_iterations
+        log_update(writer, episodic_returns, global_step, lr, sps, stats, show)
 
     envs.close()
     eval_returns = None
@@ -529,7 +515,7 @@ def train(args):
     return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
 
 
-# ---- plumbing: environments, checkpoints, evaluation, run directory, argument checks ----
+# ---- plumbing: environments, checkpoints, evaluation, run directory, logs, argument checks ----
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
@@ -655,6 +641,25 @@ def evaluate(model_path, env_id, eval_episodes, seed, capture_video=False, video
             episodic_returns.append(float(infos["final_info"]["episode"]["r"][0]))
     envs.close()
     return episodic_returns
+
+
+def log_episode(writer, episodic_returns, step, episodic_return, length):
+    """Record a finished episode: its return (kept for the result) and length at step T."""
+    episodic_returns.append((step, float(episodic_return)))
+    writer.add_scalar("charts/episodic_return", episodic_return, step)
+    writer.add_scalar("charts/episodic_length", length, step)
+
+
+def log_update(writer, episodic_returns, step, lr, sps, losses, show):
+    """Write an update's scalars to TensorBoard; if show, print the progress line."""
+    writer.add_scalar("charts/learning_rate", lr, step)
+    writer.add_scalar("charts/SPS", sps, step)
+    for key, value in losses.items():
+        writer.add_scalar(f"losses/{key}", value, step)
+    if show:
+        recent = [r for _, r in episodic_returns[-20:]]
+        mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
+        print(f"step {step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}", flush=True)
 
 
 def make_run_dir(env_id, exp_name, seed):

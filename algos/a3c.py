@@ -1,10 +1,12 @@
-"""A3C: asynchronous advantage actor-critic.
+"""A3C: asynchronous advantage actor-critic (algorithm S3).
 
 Mnih, Badia, Mirza, Graves, Lillicrap, Harley, Silver, Kavukcuoglu (2016), "Asynchronous
-Methods for Deep Reinforcement Learning", arXiv:1602.01783, algorithm S3.
+Methods for Deep Reinforcement Learning", arXiv:1602.01783; advantages from Schulman et al.
+(2016), "High-Dimensional Continuous Control Using Generalized Advantage Estimation",
+arXiv:1506.02438.
 
-K worker processes, each with one environment and a local copy theta' of the global
-parameters theta (in shared memory), repeat without any lock (Hogwild):
+K worker processes (num_workers), each with one environment and a local copy theta' of the
+global parameters theta (in shared memory), repeat without any lock (Hogwild):
 
     theta' <- theta                                       (synchronise)
     act with pi_theta' for up to t_max steps or until the episode ends
@@ -15,32 +17,44 @@ parameters theta (in shared memory), repeat without any lock (Hogwild):
     apply dtheta' to theta with the shared RMSProp            (no lock)
     T <- T + t  (global step counter, the run stops at T_max)
 
-The backward walk R <- r_i + gamma R is GAE(gamma, lambda=1) (compute_gae below, as in
-a2c.py), and the loss is A2C's on the worker's own segment:
-    A_i  = R_i - V(s_i),   loss = -E[log pi(a_i|s_i) A_i] + c_1 E[(V(s_i) - R_i)^2] - c_2 H.
-The optimiser is the paper's non-centred RMSProp whose statistics g are shared by all workers:
-    g     <- alpha g + (1 - alpha) dtheta^2
-    theta <- theta - eta dtheta / sqrt(g + eps)
-The worker hands its gradient to that step as an argument (never through the global
-parameters' .grad, which is how the widely copied pytorch-a3c loses track of it on torch >= 2).
+So the transitions of one worker's segment, at most t_max of them,
+give one gradient step (RMSProp) on
 
-Observation normalisation (Box actions): one set of running statistics in shared memory,
-updated under a lock by every worker, so that all workers and the saved model see the same
-normalisation. Reward scaling keeps one running return statistic per worker. The main process
-writes TensorBoard from a queue fed by the workers. The knobs that matter: num_workers,
-num_steps (t_max), learning_rate, ent_coef. The defaults are a2c.py's (RMSProp alpha 0.99,
-eps 1e-5, entropy 0.01, gamma 0.99, 64-64 tanh networks, observations normalised and rewards
-scaled on every task, discrete ones too) except two, because a worker steps on its own segment
-where a2c.py steps on a batch of 8 x 5 transitions: t_max = 20, not 5 (a2c.py's and the paper's
-Atari setting), and a learning rate of 2e-4, not 7e-4. RMSProp's step has about the same size
-whatever the batch, so a worker with a2c.py's settings moves theta about 8 times as far per
-transition: with 2 workers on InvertedPendulum-v5, 7e-4 reached 1000 and collapsed (final means
-of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310), and 1e-4 at t_max 5 let one
-seed of five fall to 786 by 300k steps (benchmark/results/targets/ in git history). A segment
-of 20 transitions steps once where t_max 5 steps four times: 2e-4 keeps the distance per
-transition of 1e-4 at t_max 5 (four noisy steps of 1e-4 spread as far as one of 2e-4 whose
-noise is halved), for a quarter of the updates. README, "Defaults that learn and hold", has
-what they give on CartPole-v1 and InvertedPendulum-v5.
+    A_t        = R_t - V(s_t)                                               (advantage)
+    L^PG       = E_t[ log pi_theta(a_t | s_t) A_t ]                           (maximised)
+    L^VF       = E_t[ (V(s_t) - R_t)^2 ]                                      (minimised)
+    loss       = -L^PG + c_1 L^VF - c_2 H[pi_theta](s_t)
+
+with the n-step return R_t = r_t + gamma r_{t+1} + ... + gamma^(n-1) r_{t+n-1} + gamma^n V(s_{t+n})
+bootstrapped from the state after the rollout, computed as GAE(gamma, lambda=1):
+    delta_t = r_t + gamma V(s_{t+1}) - V(s_t)      (V(s_{t+1}) = 0 after a termination)
+    A_t     = delta_t + gamma lambda A_{t+1}       (the sum stops at an episode boundary)
+    R_t     = A_t + V(s_t)                         (the value target)
+lambda = 1 gives the n-step advantage above, lambda = 0 the one-step TD advantage
+r_t + gamma V(s_{t+1}) - V(s_t) of the slides; values in between trade bias for variance.
+
+At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
+final observation, not zero. The knobs that matter most, beside the number of environments:
+num_steps (t_max, the n of the n-step return), learning_rate, ent_coef, and shared_trunk (one
+body for actor and critic, as in the paper, or two networks). The defaults are the A3C paper's
+RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps))
+with alpha 0.99 and eps 1e-5, entropy 0.01, gamma 0.99; with two hidden layers of 64 tanh units.
+One departure from the paper: observations are normalised and rewards scaled by the running
+std of the discounted return on every task, discrete ones too. Without that, A2C on
+CartPole-v1 reached 383-460 and fell back (final means of the last 20 episodes at 300k steps,
+seeds 1-5: 94, 415, 397, 397, 328); with it, every seed reaches 475 within 50k steps and ends
+at 500 (README, "Defaults that learn and hold").
+
+Here t_max = 20 and the learning rate is 2e-4, not a2c.py's 5 and 7e-4 (the paper's Atari
+setting): RMSProp's step has about the same size whatever the batch, and a worker steps on its
+own segment where a2c.py steps on 8 x 5 transitions, so with a2c.py's settings it moves theta
+about 8 times as far per transition. With 2 workers on InvertedPendulum-v5, 7e-4 reached 1000
+and collapsed (final means of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310);
+1e-4 at t_max 5 let one seed of five fall to 786 by 300k steps (benchmark/results/targets/ in
+git history). A segment of 20 steps once where t_max 5 steps four times: 2e-4 keeps the
+distance per transition of 1e-4 at t_max 5 (four noisy steps of 1e-4 spread as far as one of
+2e-4 whose noise is halved), for a quarter of the updates. README, "Defaults that learn and
+hold", has what they give on CartPole-v1 and InvertedPendulum-v5.
 """
 
 import os
@@ -77,11 +91,11 @@ class Args:
     env_id: str = "HalfCheetah-v5"
     """the gymnasium environment id"""
     total_timesteps: int = 1_000_000
-    """total environment steps of the run (all workers together)"""
+    """total environment steps of the run (all environments together)"""
     num_workers: int = os.cpu_count() or 1
     """number of worker processes (actor-learners), each with one environment"""
     capture_video: bool = False
-    """record videos of worker 0's environment and of the evaluation episodes into videos/"""
+    """record videos of environment 0 and of the evaluation episodes into videos/"""
     save_model: bool = False
     """save weights, observation statistics and args to runs/<run>/model.pt, then evaluate"""
     eval_episodes: int = 10
@@ -97,7 +111,7 @@ class Args:
 
     # Algorithm-specific arguments
     learning_rate: float = 2e-4
-    """shared RMSProp learning rate (not a2c.py's 7e-4: one step per segment, not per batch)"""
+    """RMSProp learning rate"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to zero over the run"""
     num_steps: int = 20
@@ -107,11 +121,11 @@ class Args:
     gae_lambda: float = 1.0
     """GAE lambda: 1 is the n-step return, 0 the one-step TD advantage"""
     rmsprop_alpha: float = 0.99
-    """shared RMSProp smoothing constant alpha"""
+    """RMSProp smoothing constant alpha"""
     rmsprop_eps: float = 1e-5
-    """shared RMSProp epsilon (inside the square root, as in the paper)"""
+    """RMSProp epsilon (inside the square root, as in the paper)"""
     norm_adv: bool = False
-    """normalise advantages within each segment"""
+    """normalise advantages over the transitions of each update"""
     ent_coef: float = 0.01
     """entropy bonus coefficient c_2"""
     vf_coef: float = 0.5
@@ -223,8 +237,8 @@ def categorical_kl(logits_old, logits):
 
 
 class RunningMeanStd:
-    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm).
-    Updated in place, so that its arrays can be views of shared memory (see shared_stats)."""
+    """Running mean and variance of a stream of batches (Chan et al.'s parallel algorithm)."""
+    # updated in place, so that its arrays can be views of shared memory (see shared_stats)
 
     def __init__(self, shape=()):
         self.mean = np.zeros(shape, np.float64)
@@ -237,19 +251,20 @@ class RunningMeanStd:
         batch_var = ((x - batch_mean) ** 2).sum(axis=0) / batch_count
         delta = batch_mean - self.mean
         total = self.count + batch_count
+        self.mean[...] = self.mean + delta * batch_count / total
         m2 = (
             self.var * self.count
             + batch_var * batch_count
             + delta**2 * self.count * batch_count / total
         )
-        self.mean[...] = self.mean + delta * batch_count / total
         self.var[...] = m2 / total
         self.count[...] = total
 
 
 def shared_stats(tensors, shape):
-    """A RunningMeanStd whose mean, var and count are numpy views of three shared-memory
-    tensors: every worker that builds one from the same tensors updates the same statistics."""
+    """A RunningMeanStd whose mean, var and count are views of three shared-memory tensors:
+    every worker that builds one from the same tensors updates the same statistics (under a
+    lock), so that all workers and the saved model see the same normalisation."""
     rms = RunningMeanStd(shape)
     rms.mean, rms.var, rms.count = (t.numpy() for t in tensors)
     return rms
@@ -268,11 +283,11 @@ def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
 
 
 class SharedRMSprop:
-    """The A3C paper's non-centred RMSProp, its statistics g shared by every worker:
+    """The A3C paper's non-centred RMSProp (TensorFlow's too; torch's adds eps after the root):
         g     <- alpha g + (1 - alpha) dtheta^2
         theta <- theta - eta dtheta / sqrt(g + eps)
-    g lives in shared memory beside theta; create it before the workers start. Workers call
-    step() with their own gradients, without a lock (Hogwild)."""
+    g lives in shared memory beside theta, made before the workers start; each worker calls
+    step() with its own gradients as an argument, without a lock (Hogwild)."""
 
     def __init__(self, params, alpha=0.99, eps=1e-5):
         self.params = list(params)
@@ -362,8 +377,9 @@ class Agent(nn.Module):
 
 
 def update_global(local_agent, optimizer, loss, lr, max_grad_norm):
-    """dtheta' of this segment's loss alone (the local gradients are cleared first), clipped,
-    then applied to the global theta by the shared optimiser."""
+    """dtheta' of the segment's loss (the local gradients are cleared first), clipped, then
+    handed to the shared RMSProp as an argument, never through the global parameters' .grad
+    (pytorch-a3c's hand-off, which on torch >= 2 lets the local gradients accumulate)."""
     local_agent.zero_grad(set_to_none=True)
     loss.backward()
     # g <- g * min(1, max_norm / ||g||)
@@ -382,11 +398,12 @@ def next_step(global_step, total_timesteps):
 
 
 def actor_learner(
-    rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages,
-    go, stop,
+    rank, args, messages, go, stop, run_name, global_agent, optimizer, step_counter, obs_stats,
+    obs_lock,
 ):
-    """Algorithm S3 in one worker: its own environment and local parameters theta'. Stops when
-    the budget is spent, when `stop` is set, or when the main process is gone."""
+    """Algorithm S3 in one worker: its own environment, local parameters theta' and reward
+    scaling statistics; observation statistics shared with every worker. Stops when the budget
+    is spent, when `stop` is set, or when the main process is gone."""
     args = replace(args, seed=args.seed + rank, torch_threads=1)  # seed + rank, one thread each
     obs_space, action_space = check_env(args.env_id)
     continuous = isinstance(action_space, gym.spaces.Box)
@@ -398,7 +415,10 @@ def actor_learner(
     torch.set_num_threads(args.torch_threads)
 
     envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, rank, args.capture_video, f"videos/{run_name}")],
+        [
+            make_env(args.env_id, i, args.capture_video, f"videos/{run_name}")
+            for i in [rank]  # one environment per worker
+        ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs.action_space.seed(args.seed)
@@ -407,11 +427,11 @@ def actor_learner(
     discounted_return = np.zeros(1)
     low, high = (action_space.low, action_space.high) if continuous else (None, None)
 
-    # theta', the local copy
     agent = Agent(
         obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
         args.log_std_init,
     )
+    # theta', the local copy: synchronised from theta, which the shared optimiser steps
 
     T, N = args.num_steps, 1
     obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
@@ -433,8 +453,8 @@ def actor_learner(
                 obs_rms.update(obs)
         return normalize_obs(obs, obs_rms)
 
-    stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "explained_variance": 0.0}
-    my_steps, num_updates = 0, 0
+    totals, my_steps, num_updates = {}, 0, 0
+    global_step = 0
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = prepare(next_obs, update=True)
     if not wait_for_go(rank, messages, go, stop):  # start together: SPS counts training
@@ -451,10 +471,10 @@ def actor_learner(
         truncated_buf = np.zeros((T, N), bool)
         t = 0  # steps taken in this segment
         for step in range(T):
-            now = next_step(global_step, args.total_timesteps)  # T <- T + 1, until T_max
+            now = next_step(step_counter, args.total_timesteps)  # T <- T + 1, until T_max
             if now is None:
                 break
-            step_now = now
+            global_step, t = now, step + 1
             obs_buf[step] = next_obs
             with torch.inference_mode():
                 action, logprob, _, value, dist = agent.get_action_and_value(
@@ -483,8 +503,8 @@ def actor_learner(
                 truncated_buf[step] = truncations
             if "final_info" in infos and "episode" in infos["final_info"]:
                 ep = infos["final_info"]["episode"]
-                messages.put(("episode", step_now, float(ep["r"][0]), int(ep["l"][0])))
-            t = step + 1
+                for i in np.nonzero(infos["final_info"]["_episode"])[0]:
+                    messages.put(("episode", global_step, float(ep["r"][i]), int(ep["l"][i])))
             if dones[0]:
                 break
         if t == 0:  # the budget is spent
@@ -492,7 +512,7 @@ def actor_learner(
             break
         my_steps += t
 
-        # ---- advantages: R <- r_i + gamma R from V(s_t), 0 after a termination: GAE(gamma, 1) ----
+        # ---- advantages: GAE(gamma, lambda), V(s_{t+1}) from the next step or the final obs ----
         with torch.inference_mode():
             last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
         next_values = np.concatenate([values_buf[1:t], last_value[None]])
@@ -512,10 +532,10 @@ def actor_learner(
         old_log_std = agent.actor_logstd.detach().clone() if continuous else None
         lr = args.learning_rate
         if args.anneal_lr:
-            lr = annealed_learning_rate(args.learning_rate, step_now, args.total_timesteps)
+            lr = annealed_learning_rate(args.learning_rate, global_step, args.total_timesteps)
 
         _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
-        if args.norm_adv and t > 1:
+        if args.norm_adv and t > 1:  # the std of one advantage is NaN
             b_advantages = normalize_advantages(b_advantages)
         pg_loss = policy_gradient_loss(newlogprob, b_advantages)
         v_loss = value_loss(newvalue, b_returns)
@@ -524,25 +544,22 @@ def actor_learner(
 
         update_global(agent, optimizer, loss, lr, args.max_grad_norm)
 
-        stats["policy_loss"] += pg_loss.item()
-        stats["value_loss"] += v_loss.item()
-        stats["entropy"] += entropy_loss.item()
         ev = explained_variance(values_buf[:t].reshape(-1), returns.reshape(-1))
-        stats["explained_variance"] += np.nan_to_num(ev)
+        stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
+                 "entropy": entropy_loss.item(), "explained_variance": np.nan_to_num(ev)}
+        totals = {key: totals.get(key, 0.0) + value for key, value in stats.items()}
         num_updates += 1
-        if num_updates % args.log_every == 0:
-            # d: the exact mean KL[pi_theta', pi_theta] on this segment after the update
-            with torch.no_grad():
-                _, newlogprob, _, _, new_dists = global_agent.get_action_and_value(b_obs, b_actions)
-                d = global_agent.kl(b_dists, old_log_std, new_dists).mean().item()
-                kl = approx_kl(newlogprob - b_logprobs).item()
-            means = {key: total / args.log_every for key, total in stats.items()}
-            worker_sps = my_steps / (time.time() - start_time)
-            messages.put(("log", rank, step_now, dict(means, kl=d, approx_kl=kl), lr, worker_sps))
-            stats = dict.fromkeys(stats, 0.0)
+        if num_updates % args.log_every != 0:  # the losses go out averaged over log_every updates
+            continue
+        stats, totals = {key: total / args.log_every for key, total in totals.items()}, {}
+        # the exact mean KL[pi_old, pi_theta] over the update's transitions, after it
+        with torch.no_grad():
+            _, newlogprob, _, _, new_dists = global_agent.get_action_and_value(b_obs, b_actions)
+            stats["kl"] = global_agent.kl(b_dists, old_log_std, new_dists).mean().item()
+            stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
+        worker_sps = my_steps / (time.time() - start_time)
+        messages.put(("log", rank, global_step, stats, lr, worker_sps))
 
-    if stopped(stop):  # stopped early: do not wait to flush the queue
-        messages.cancel_join_thread()
     envs.close()
 
 
@@ -550,7 +567,6 @@ def train(args):
     """Train A3C; returns the run directory and the (global_step, episodic_return) pairs."""
     validate_args(args)
     obs_space, action_space = check_env(args.env_id)
-    continuous = isinstance(action_space, gym.spaces.Box)
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -566,7 +582,7 @@ def train(args):
     table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
 
-    # ---- shared state, created before the workers start ----
+    # ---- shared state, made before the workers start: theta, g, the observation statistics ----
     agent = Agent(
         obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
         args.log_std_init,
@@ -581,49 +597,32 @@ def train(args):
     obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
 
     # ---- the main process: start the workers, write TensorBoard from their messages ----
-    episodic_returns = []
-    error, interrupted = None, False
+    episodic_returns, error, interrupted = [], None, False
     start_time = end_time = time.time()
-    print_every, next_print = max(1, args.total_timesteps // 20), max(1, args.total_timesteps // 20)
-    workers, global_step, obs_lock, messages, go, stop = start_workers(
+    print_every = next_print = max(1, args.total_timesteps // 20)
+    workers, step_counter, obs_lock, messages, go, stop = start_workers(
         args, run_name, agent, optimizer, obs_stats
     )
-    steps_taken = global_step.get_obj()  # T, read lock-free: a killed main never leaves it held
+    steps_taken = step_counter.get_obj()  # T, read lock-free: a killed main never leaves it held
     try:
-        for message in receive(workers, messages, go):
-            kind = message[0]
+        for kind, *body in receive(workers, messages, go):
             if kind == "go":  # every worker is set up: the clock starts
-                start_time = message[1]
+                start_time = body[0]
             elif kind == "episode":
-                _, step, episodic_return, length = message
-                episodic_returns.append((step, episodic_return))
-                writer.add_scalar("charts/episodic_return", episodic_return, step)
-                writer.add_scalar("charts/episodic_length", length, step)
+                log_episode(writer, episodic_returns, *body)
             elif kind == "log":
-                _, rank, step, means, lr, worker_sps = message
+                rank, step, stats, lr, worker_sps = body
                 sps = int(steps_taken.value / (time.time() - start_time))
-                writer.add_scalar("charts/learning_rate", lr, step)
-                writer.add_scalar("charts/SPS", sps, step)
+                show = step >= next_print
+                next_print += print_every if show else 0
                 writer.add_scalar(f"charts/SPS_worker{rank}", worker_sps, step)
-                for key, value in means.items():
-                    writer.add_scalar(f"losses/{key}", value, step)
-                if step >= next_print:
-                    next_print += print_every
-                    recent = [r for _, r in episodic_returns[-20:]]
-                    mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
-                    print(
-                        f"step {step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}",
-                        flush=True,
-                    )
+                log_update(writer, episodic_returns, step, lr, sps, stats, show)
             elif kind == "done":  # a worker found the budget spent: the clock stops
-                end_time = max(end_time, message[2])
-            elif kind == "error":
-                _, rank, error_line, details = message
-                error = f"worker {rank} failed: {error_line}"
-                print(details, file=sys.stderr)
-                break
-            elif kind == "died":  # without a message (killed)
-                error = f"worker {message[1]} died with exit code {message[2]}"
+                end_time = max(end_time, body[1])
+            elif kind == "error":  # a worker failed (details: its traceback) or was killed
+                error, details = body
+                if details:
+                    print(details, file=sys.stderr)
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -662,25 +661,21 @@ def train(args):
 
 # ---- processes: start the workers, relay their messages, stop them (Ctrl-C, kill, a crash) ----
 
-def worker(
-    rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock, messages,
-    go, stop,
-):
-    """A worker process: runs one actor-learner and reports its exception to the main process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and sets `stop`
+def worker(rank, args, messages, go, stop, *shared):
+    """A worker process: runs actor_learner and reports its exception to the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C, sets `stop`
     try:
-        actor_learner(
-            rank, args, run_name, global_agent, optimizer, global_step, obs_stats, obs_lock,
-            messages, go, stop,
-        )
+        actor_learner(rank, args, messages, go, stop, *shared)
     except Exception as e:
-        messages.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
+        error = f"worker {rank} failed: {type(e).__name__}: {e}"
+        messages.put(("error", error, traceback.format_exc()))
         raise SystemExit(1)
+    if stopped(stop):  # stopped early: leave without waiting to flush the queue
+        messages.cancel_join_thread()
 
 
 def stopped(stop):
-    """In a worker: the main process has set `stop`, or is gone (killed: its end of a pipe to
-    the worker has closed)."""
+    """In a worker: the main process has set `stop`, or is gone (killed)."""
     return stop.is_set() or not mp.parent_process().is_alive()
 
 
@@ -689,54 +684,44 @@ def wait_for_go(rank, messages, go, stop):
     messages.put(("ready", rank))
     while not go.wait(timeout=1.0):
         if stopped(stop):
-            messages.cancel_join_thread()  # leave without waiting to flush the queue
             return False
     return True
 
 
 def start_workers(args, run_name, agent, optimizer, obs_stats):
     """Start the workers; returns them and what they share with the main process, which holds
-    all of it while they run (each worker unpickles its arguments after start() returns).
-    Each worker is forked from a server process that imported torch and gymnasium once (the
-    forkserver), not a new interpreter that imports them again (spawn: about 2.5 s of CPU per
-    worker), and never from this process itself (fork), whose threads' locks it would copy.
-    torch._inductor.config: torch.use_deterministic_algorithms imports it (1.5 s)."""
+    all of it while they run (each worker unpickles its arguments after start() returns). They
+    fork from a server that imported torch and gymnasium once (forkserver), not new interpreters
+    that import them again (spawn: 2.5 s of CPU each) nor this process, whose threads' locks
+    they would copy (fork). torch.use_deterministic_algorithms imports torch._inductor.config."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(
         ["numpy", "torch", "gymnasium", "tyro", "torch.utils.tensorboard", "torch._inductor.config"]
     )
-    global_step = ctx.Value("q", 0)
-    obs_lock, messages, go, stop = ctx.Lock(), ctx.Queue(), ctx.Event(), ctx.Event()
+    step_counter, obs_lock = ctx.Value("q", 0), ctx.Lock()
+    messages, go, stop = ctx.Queue(), ctx.Event(), ctx.Event()
+    shared = (messages, go, stop, run_name, agent, optimizer, step_counter, obs_stats, obs_lock)
     workers = [
-        ctx.Process(
-            target=worker,
-            args=(rank, args, run_name, agent, optimizer, global_step, obs_stats, obs_lock,
-                  messages, go, stop),
-            daemon=True,
-        )
+        ctx.Process(target=worker, args=(rank, args, *shared), daemon=True)
         for rank in range(args.num_workers)
     ]
     for w in workers:
         w.start()
-    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops the run like Ctrl-C
-    return workers, global_step, obs_lock, messages, go, stop
-
-
-def raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the run like Ctrl-C
+    return workers, step_counter, obs_lock, messages, go, stop
 
 
 def receive(workers, messages, go):
     """The workers' messages until all have exited; once all are ready, sets `go` and yields
-    ("go", the time); for a worker that died without a message (killed), ("died", rank, code)."""
+    ("go", the time); for a worker that died without a message (killed), an "error"."""
     ready = 0
     while True:
         try:
             message = messages.get(timeout=0.2)
         except queue.Empty:
-            dead = [i for i, w in enumerate(workers) if w.exitcode not in (None, 0)]
+            dead = [(i, w.exitcode) for i, w in enumerate(workers) if w.exitcode not in (None, 0)]
             if dead:
-                yield ("died", dead[0], workers[dead[0]].exitcode)
+                yield ("error", "worker {} died with exit code {}".format(*dead[0]), None)
             if dead or all(w.exitcode is not None for w in workers):
                 return
             continue
@@ -767,7 +752,7 @@ def stop_workers(workers, messages, stop):
             w.join()
 
 
-# ---- plumbing: environments, checkpoints, evaluation, run directory, argument checks ----
+# ---- plumbing: environments, checkpoints, evaluation, run directory, logs, argument checks ----
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
@@ -893,6 +878,25 @@ def evaluate(model_path, env_id, eval_episodes, seed, capture_video=False, video
             episodic_returns.append(float(infos["final_info"]["episode"]["r"][0]))
     envs.close()
     return episodic_returns
+
+
+def log_episode(writer, episodic_returns, step, episodic_return, length):
+    """Record a finished episode: its return (kept for the result) and length at step T."""
+    episodic_returns.append((step, float(episodic_return)))
+    writer.add_scalar("charts/episodic_return", episodic_return, step)
+    writer.add_scalar("charts/episodic_length", length, step)
+
+
+def log_update(writer, episodic_returns, step, lr, sps, losses, show):
+    """Write an update's scalars to TensorBoard; if show, print the progress line."""
+    writer.add_scalar("charts/learning_rate", lr, step)
+    writer.add_scalar("charts/SPS", sps, step)
+    for key, value in losses.items():
+        writer.add_scalar(f"losses/{key}", value, step)
+    if show:
+        recent = [r for _, r in episodic_returns[-20:]]
+        mean_return = f"{np.mean(recent):9.1f}" if recent else "      n/a"
+        print(f"step {step:>9d}  return(last 20) {mean_return}  SPS {sps:>5d}", flush=True)
 
 
 def make_run_dir(env_id, exp_name, seed):
