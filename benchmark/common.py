@@ -17,6 +17,17 @@ def script_path(script):
     return os.path.join(REPO, "algos", f"{script}.py")
 
 
+def load_script(name):
+    """Import algos/<name>.py as a module (importing a script neither trains nor writes files),
+    for tools that call a script's functions instead of its CLI."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"algos_{name}", script_path(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def script_command(script, env_id, seed, total_timesteps, extra=()):
     """The exact command line of one run, as a user would type it from the repository root."""
     return ["python", f"algos/{script}.py", "--env-id", env_id, "--seed", str(seed), "--total-timesteps", str(total_timesteps), *extra]
