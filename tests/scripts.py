@@ -10,15 +10,14 @@ import subprocess
 import sys
 import tempfile
 
+from benchmark.common import load_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load(name):
     """Import algos/<name>.py (importing a script must not train or touch the file system)."""
-    spec = importlib.util.spec_from_file_location(f"algos_{name}", os.path.join(REPO, "algos", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def importable(script):
