@@ -132,9 +132,13 @@ def wait_until_no_processes_in(directory, timeout=20.0):
 
 
 def start(tmp_path, *args):
+    """`python algos/a3c.py ARGS` in its own session, with SIGINT's default disposition, as a
+    terminal gives it: a job a shell started in the background inherits SIGINT ignored, and a
+    Python started so never raises KeyboardInterrupt (the test would fail, and leave the run)."""
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, os.path.join(REPO, "algos", "a3c.py"), *map(str, args)]
-    return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_training(proc):
@@ -162,7 +166,11 @@ def test_interrupt_stops_every_process_flushes_and_saves(how, tmp_path):
         os.killpg(proc.pid, signal.SIGINT)
     else:
         proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:  # a run that did not stop must not outlive the test
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode != 0 and "interrupted at step" in stderr, stderr[-2000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "model.pt").exists()
