@@ -161,6 +161,18 @@ def approx_kl(logratio):
     return ((logratio.exp() - 1) - logratio).mean()
 
 
+def clip_grad_norm(parameters, max_norm):
+    # g <- g * min(1, max_norm / (||g|| + 1e-6)), ||g|| the norm of all the gradients together
+    # (torch.nn.utils.clip_grad_norm_'s arithmetic, without its overhead)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1.0:
+        for g in grads:
+            g.mul_(scale)
+    return norm
+
+
 def annealed_learning_rate(learning_rate, iteration, num_iterations):
     # lr_i = lr_0 * (1 - (i - 1) / num_iterations) for iteration i = 1 .. num_iterations
     return learning_rate * (1.0 - (iteration - 1.0) / num_iterations)
@@ -294,20 +306,23 @@ class Agent(nn.Module):
     def get_value(self, obs):
         return self.critic(obs).squeeze(-1)
 
-    def get_action_and_value(self, obs, action=None):
-        """Sample an action (if none is given); return it, log pi(a|s), H, V(s), and the
-        distribution's parameters (the Gaussian's mean or the logits)."""
+    def get_action(self, obs):
+        """Sample a ~ pi(.|s): the actor's forward pass alone, all the rollout needs."""
+        out = self.actor(obs)
+        if self.continuous:
+            return out + self.actor_logstd.exp() * torch.randn_like(out)
+        return torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
+
+    def evaluate_actions(self, obs, action):
+        """log pi(a|s), H[pi(.|s)], V(s) and the distribution's parameters (the Gaussian's mean
+        or the logits) of the actions taken."""
         out = self.actor(obs)
         if self.continuous:
             log_std = self.actor_logstd.expand_as(out)
-            if action is None:
-                action = out + log_std.exp() * torch.randn_like(out)
             log_prob, entropy = gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)
         else:
-            if action is None:
-                action = torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
             log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
-        return action, log_prob, entropy, self.get_value(obs), out
+        return log_prob, entropy, self.get_value(obs), out
 
     def kl(self, old_out, old_log_std, out):
         """KL[pi_old(.|s), pi(.|s)] per state, from pi_old's mean and log-std (or logits) and
@@ -366,13 +381,9 @@ def train(args):
     T, N = args.num_steps, args.num_envs
     obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
     actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
-    logprobs_buf = np.zeros((T, N), np.float32)
     rewards_buf = np.zeros((T, N), np.float32)
     terminations_buf = np.zeros((T, N), np.float32)
     dones_buf = np.zeros((T, N), np.float32)
-    values_buf = np.zeros((T, N), np.float32)
-    # pi_old's mean or logits
-    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)
     final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
 
     def prepare(obs, update):
@@ -403,12 +414,8 @@ def train(args):
             global_step += N
             obs_buf[step] = next_obs
             with torch.inference_mode():
-                action, logprob, _, value, dist = agent.get_action_and_value(
-                    torch.from_numpy(next_obs)
-                )
-            action = action.numpy()
-            actions_buf[step], logprobs_buf[step] = action, logprob.numpy()
-            values_buf[step], dists_buf[step] = value.numpy(), dist.numpy()
+                action = agent.get_action(torch.from_numpy(next_obs)).numpy()
+            actions_buf[step] = action
 
             env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
             next_obs, reward, terminations, truncations, infos = envs.step(env_action)
@@ -434,6 +441,13 @@ def train(args):
                     writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
                     writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
 
+        # ---- pi_old's log pi(a_t|s_t) and mean (or logits), and V(s_t), in one pass ----
+        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
+        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
+        with torch.no_grad():  # not inference_mode: the update's backward may save these tensors
+            b_logprobs, _, b_values, b_dists = agent.evaluate_actions(b_obs, b_actions)
+        values_buf = b_values.numpy().reshape(T, N)
+
         # ---- advantages: GAE(gamma, lambda), V(s_{t+1}) from the next step or the final obs ----
         with torch.inference_mode():
             last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
@@ -445,13 +459,8 @@ def train(args):
         )
 
         # ---- update: K epochs of minibatch Adam on the PPO loss ----
-        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
-        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
-        b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
         b_advantages = torch.from_numpy(advantages.reshape(-1))
         b_returns = torch.from_numpy(returns.reshape(-1))
-        b_values = torch.from_numpy(values_buf.reshape(-1))
-        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
         old_log_std = agent.actor_logstd.detach().clone() if continuous else None
 
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "old_approx_kl": 0.0,
@@ -462,7 +471,7 @@ def train(args):
             perm = torch.randperm(batch_size)
             for start in range(0, batch_size, minibatch_size):
                 mb = perm[start : start + minibatch_size]
-                _, newlogprob, entropy, newvalue, newdist = agent.get_action_and_value(
+                newlogprob, entropy, newvalue, newdist = agent.evaluate_actions(
                     b_obs[mb], b_actions[mb]
                 )
                 logratio = newlogprob - b_logprobs[mb]
@@ -479,8 +488,7 @@ def train(args):
 
                 optimizer.zero_grad()
                 loss.backward()
-                # g <- g * min(1, max_norm / ||g||)
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                clip_grad_norm(agent.parameters(), args.max_grad_norm)
                 optimizer.step()
 
                 with torch.no_grad():

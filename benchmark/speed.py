@@ -283,16 +283,15 @@ def profile(steps=5000, updates=640):
     obs_rms, return_rms, discounted = m.RunningMeanStd(obs_space.shape), m.RunningMeanStd(), np.zeros(1)
     obs, _ = envs.reset(seed=1)
     obs = m.normalize_obs(obs, obs_rms)
-    phases = ["policy and value forward", "to numpy", "clip actions", "env.step", "reward scaling",
+    phases = ["policy forward and sample", "to numpy", "clip actions", "env.step", "reward scaling",
               "observation statistics", "the rest of the loop body"]  # fmt: skip
     spent = dict.fromkeys(phases, 0.0)
     for i in range(steps + 500):  # 500 to warm up
         t = [time.perf_counter()]
         with torch.inference_mode():
-            action, logprob, _, value, dist = agent.get_action_and_value(torch.from_numpy(obs))
+            action = agent.get_action(torch.from_numpy(obs))
         t.append(time.perf_counter())
         action = action.numpy()
-        logprob.numpy(), value.numpy(), dist.numpy()
         t.append(time.perf_counter())
         env_action = np.clip(action, action_space.low, action_space.high)
         t.append(time.perf_counter())
@@ -323,20 +322,26 @@ def profile(steps=5000, updates=640):
         if i == 64:
             start = time.perf_counter()
         mb = torch.randint(0, 2048, (64,))
-        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs[mb], b_actions[mb])
+        newlogprob, entropy, newvalue, _ = agent.evaluate_actions(b_obs[mb], b_actions[mb])
         ratio = (newlogprob - b_logprobs[mb]).exp()
         loss = (m.clipped_surrogate_loss(ratio, m.normalize_advantages(b_adv[mb]), 0.2) - 0.0 * entropy.mean()
                 + 0.5 * m.value_loss(newvalue, b_ret[mb], b_val[mb], False))  # fmt: skip
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
+        m.clip_grad_norm(agent.parameters(), 0.5)
         optimizer.step()
     update = 1e6 * (time.perf_counter() - start) / updates
+    start = time.perf_counter()
+    for _ in range(20):  # pi_old's log-probabilities and V(s) of the 2048-step batch, one pass
+        with torch.inference_mode():
+            agent.evaluate_actions(b_obs, b_actions)
+    batch_pass = 1e6 * (time.perf_counter() - start) / 20 / 2048
     raw = 1e6 / raw_env_sps(PEER_ENV, 1, 20000)
-    per_step = sum(rollout.values()) + update * 10 / 64  # 10 epochs of 2048 / 64 minibatches per 2048 steps
+    per_step = sum(rollout.values()) + batch_pass + update * 10 / 64  # 10 epochs x 2048 / 64 minibatches per 2048 steps
     lines = ["| where | microseconds per environment step |", "|---|---|"]
     lines += [f"| rollout: {name} | {us:.0f} |" for name, us in rollout.items()]
     lines += [f"| rollout step in all | {sum(rollout.values()):.0f} |",
+              f"| after the rollout: log pi_old(a_t|s_t) and V(s_t) of the batch, one pass | {batch_pass:.0f} |",
               f"| update: 10 epochs x 32 minibatches of 64 per 2048 steps ({update:.0f} per minibatch) | {update * 10 / 64:.0f} |",
               f"| **training step in all** ({1e6 / per_step:.0f} steps/s) | **{per_step:.0f}** |",
               f"| the environment alone (the same vector environment, random actions, no agent) | {raw:.0f} |"]  # fmt: skip

@@ -303,33 +303,73 @@ def test_categorical_log_prob_and_entropy_match_torch_distributions(module):
     torch.testing.assert_close(module.categorical_entropy(logits), ref.entropy())
 
 
+def sample_and_log_prob(agent, obs):
+    """(a ~ pi(.|s), log pi(a|s), pi's mean or logits) as the script's loop gets them: PPO samples
+    with get_action in the rollout and evaluates the batch afterwards with evaluate_actions."""
+    if hasattr(agent, "get_action"):
+        action = agent.get_action(obs)
+        logprob, _, _, dist = agent.evaluate_actions(obs, action)
+        return action, logprob, dist
+    action, logprob, _, _, dist = agent.get_action_and_value(obs)
+    _, again, _, _, _ = agent.get_action_and_value(obs, action)
+    torch.testing.assert_close(logprob, again)  # the update's ratio starts at exactly 1
+    return action, logprob, dist
+
+
 @pytest.mark.parametrize("module", having("Agent"))
 @pytest.mark.parametrize("space", ["discrete", "box"])
-def test_agent_sampled_log_prob_matches_recomputed(module, space):
-    # The log pi(a|s) stored during the rollout must equal the one recomputed in the update
-    # (the ratio starts at exactly 1), and sampled actions must follow the policy.
+def test_agent_samples_the_policy_and_its_log_prob(module, space):
+    # The rollout's actions must follow pi(.|s), and log pi(a|s) (stored for the update's ratio)
+    # must be the policy's own: against torch.distributions on the same parameters.
     import gymnasium as gym
 
     torch.manual_seed(0)
     action_space = gym.spaces.Discrete(3) if space == "discrete" else gym.spaces.Box(-1, 1, (2,))
     agent = module.Agent(4, action_space)
+    if space == "box":
+        with torch.no_grad():
+            agent.actor_logstd.copy_(torch.tensor([-0.5, 0.3]))  # two different stds
     obs = torch.randn(20000, 4)
     with torch.no_grad():
-        action, logprob, _, _, dist = agent.get_action_and_value(obs)
-        _, again, _, _, _ = agent.get_action_and_value(obs, action)
-    torch.testing.assert_close(logprob, again)
-    torch.testing.assert_close(dist, agent.actor(obs).detach())  # the Gaussian's mean or the logits
+        action, logprob, dist = sample_and_log_prob(agent, obs)
+        mean = agent.actor(obs)
+    torch.testing.assert_close(dist, mean)  # the Gaussian's mean or the logits
     if space == "box":  # sample mean and std of a - mu match the policy's
-        noise = action - agent.actor(obs)
+        std = agent.actor_logstd.exp().detach()
+        ref = torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
+        torch.testing.assert_close(logprob, ref)
+        noise = action - mean
         assert noise.mean(0).abs().max().item() < 0.03
-        torch.testing.assert_close(noise.std(0), agent.actor_logstd.exp().detach(), atol=0.03, rtol=0)
+        torch.testing.assert_close(noise.std(0), std, atol=0.03, rtol=0)
     else:  # empirical action frequencies of one state match pi(.|s)
+        torch.testing.assert_close(logprob, torch.distributions.Categorical(logits=mean).log_prob(action))
         one = obs[:1].expand(20000, 4)
         with torch.no_grad():
-            a, _, _, _, _ = agent.get_action_and_value(one)
+            a, _, _ = sample_and_log_prob(agent, one)
             probs = torch.softmax(agent.actor(obs[:1]), -1)[0]
         freq = torch.bincount(a, minlength=3).double() / len(a)
         torch.testing.assert_close(freq, probs.double(), atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("module", having("clip_grad_norm"))
+def test_clip_grad_norm_is_torchs_arithmetic(module):
+    # g <- g * min(1, c / (||g|| + 1e-6)) over all gradients together, bit for bit torch's
+    # clip_grad_norm_ (so the baselines recorded with it still hold), below and above c.
+    import copy
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
+    for max_norm in (1e-3, 0.5, 1e6):
+        a, b, x = copy.deepcopy(net), copy.deepcopy(net), torch.randn(9, 5)
+        for m in (a, b):
+            m(x).pow(2).sum().backward()
+        expected = torch.nn.utils.clip_grad_norm_(a.parameters(), max_norm)
+        got = module.clip_grad_norm(b.parameters(), max_norm)
+        assert torch.equal(got, expected)
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.equal(p.grad, q.grad)
+        total = torch.linalg.vector_norm(torch.cat([q.grad.reshape(-1) for q in b.parameters()]))
+        assert total.item() == pytest.approx(min(max_norm, expected.item()), rel=1e-5)
 
 
 @pytest.mark.parametrize("module", having("gaussian_kl"))
