@@ -50,6 +50,29 @@ def test_the_settings_commands_use_the_switches_the_paper_varies():
     assert len(po.SETTINGS) == 11 and set(po.HEADLINE) <= set(po.SETTINGS)
 
 
+def test_the_settings_without_a_switch_are_the_scripts_defaults():
+    """clip_0.2 and adaptive_kl_0.01 pass no switch (so the 1M suite's curves serve them): the
+    defaults must be what their names say, or the comparison mislabels two rows."""
+    assert po.SETTINGS["clip_0.2"][:2] == ("ppo_clip", []) and po.SETTINGS["adaptive_kl_0.01"][:2] == ("ppo_kl", [])
+    assert load("ppo_clip").Args().clip_coef == 0.2
+    kl = load("ppo_kl").Args()
+    assert (kl.kl_target, kl.init_beta, kl.adaptive) == (0.01, 1.0, True)
+
+
+def test_suite_curves_are_adopted_only_when_the_command_is_identical(tmp_path):
+    suite, results = str(tmp_path / "suite"), str(tmp_path / "objectives")
+    todo = po.jobs(["clip_0.2", "clip_0.3"], ["Hopper-v5"], [1, 2], 1_000_000)
+    # the suite has seed 1 with the same command; seed 2 with another command (a stale curve)
+    run.write_curve(run.curve_path(suite, "ppo_clip", "Hopper-v5", 1), todo[0][3], [(2048, 10.0)], 1.0, 1.0)
+    run.write_curve(run.curve_path(suite, "ppo_clip", "Hopper-v5", 2), [*todo[1][3], "--ent-coef", "0.01"],
+                    [(2048, 10.0)], 1.0, 1.0)
+    left = po.adopt_suite_curves(todo, results, suite)
+    assert [(j[0], j[2]) for j in left] == [("clip_0.2", 2), ("clip_0.3", 1), ("clip_0.3", 2)]
+    copied = run.curve_path(results, "clip_0.2", "Hopper-v5", 1)
+    assert open(copied).read() == open(run.curve_path(suite, "ppo_clip", "Hopper-v5", 1)).read()
+    assert sorted(os.listdir(run.curves_dir(results))) == ["clip_0.2__Hopper-v5__1.csv"]
+
+
 def test_no_clip_no_penalty_is_exactly_the_unclipped_surrogate():
     """ppo_kl's loss at beta = 0 is -E[r A] to the bit, whatever the KL; ppo_clip's is not."""
     kl_loss = load("ppo_kl").kl_penalized_surrogate_loss
@@ -76,7 +99,7 @@ def test_report_is_rebuilt_byte_for_byte_from_the_curves(tmp_path):
     files = {p: (tmp_path / p).read_bytes() for p in ["ppo_objectives.md", "ppo_objectives_summary.png"]}
     assert po.report(str(tmp_path)) == first
     assert {p: (tmp_path / p).read_bytes() for p in files} == files
-    assert "| clip_0.2 | `ppo_clip.py --clip-coef 0.2` | 1.00 | 0.82 |" in first
+    assert "| clip_0.2 | `ppo_clip.py` (its defaults) | 1.00 | 0.82 |" in first
     assert "| fixed_kl_1 | `ppo_kl.py --no-adaptive --init-beta 1` | 0.50 | 0.71 |" in first
     assert "| no_clip_no_penalty | `ppo_kl.py --no-adaptive --init-beta 0` | 0.25 | -0.39 |" in first
     assert "Spearman rank correlation: 1.00 (the ranking reproduces)" in first
