@@ -348,25 +348,11 @@ def update(agent, optimizer, loss, lr, max_grad_norm):
     optimizer.step([p.grad for p in agent.parameters()], lr)
 
 
-def train(args):
-    """Train A2C; returns the run directory and the (global_step, episodic_return) pairs."""
-    validate_args(args)
+def learner(args, writer, run_name, agent, optimizer, obs_rms, episodic_returns):
+    """The A2C loop: N environments in lockstep, one RMSProp step of theta every t_max steps of
+    each; appends the (global_step, episodic_return) pairs to episodic_returns."""
     obs_space, action_space = check_env(args.env_id)
     continuous = isinstance(action_space, gym.spaces.Box)
-
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(args.torch_deterministic)
-    torch.set_num_threads(args.torch_threads)
-    if args.capture_video:
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
-
-    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
-    run_name = os.path.basename(run_dir)
-    writer = SummaryWriter(run_dir)
-    table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
 
     envs = gym.vector.SyncVectorEnv(
         [
@@ -376,16 +362,9 @@ def train(args):
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     envs.action_space.seed(args.seed)
-    obs_rms = RunningMeanStd(obs_space.shape) if args.normalize_obs else None
     return_rms = RunningMeanStd() if args.normalize_reward else None
     discounted_return = np.zeros(args.num_envs)
     low, high = (action_space.low, action_space.high) if continuous else (None, None)
-
-    agent = Agent(
-        obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
-        args.log_std_init,
-    )
-    optimizer = RMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
 
     batch_size = args.num_envs * args.num_steps
     num_iterations = args.total_timesteps // batch_size
@@ -408,7 +387,6 @@ def train(args):
             obs_rms.update(obs)
         return normalize_obs(obs, obs_rms)
 
-    episodic_returns = []
     global_step = 0
     print_every = max(1, num_iterations // 20)
     next_obs, _ = envs.reset(seed=args.seed)
@@ -496,6 +474,38 @@ def train(args):
         log_update(writer, episodic_returns, global_step, lr, sps, stats, show)
 
     envs.close()
+
+
+def train(args):
+    """Train A2C; returns the run directory and the (global_step, episodic_return) pairs."""
+    validate_args(args)
+    obs_space, action_space = check_env(args.env_id)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(args.torch_deterministic)
+    torch.set_num_threads(args.torch_threads)
+    if args.capture_video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
+
+    run_dir = make_run_dir(args.env_id, args.exp_name, args.seed)
+    run_name = os.path.basename(run_dir)
+    writer = SummaryWriter(run_dir)
+    table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+
+    # ---- the model: theta, RMSProp's g, the observation statistics ----
+    agent = Agent(
+        obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
+        args.log_std_init,
+    )
+    optimizer = RMSprop(agent.parameters(), alpha=args.rmsprop_alpha, eps=args.rmsprop_eps)
+    obs_rms = RunningMeanStd(obs_space.shape) if args.normalize_obs else None
+
+    episodic_returns = []
+    learner(args, writer, run_name, agent, optimizer, obs_rms, episodic_returns)
+
     eval_returns = None
     if args.save_model:
         model_path = f"{run_dir}/model.pt"

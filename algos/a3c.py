@@ -376,15 +376,16 @@ class Agent(nn.Module):
         return out if self.continuous else out.argmax(-1)
 
 
-def update_global(local_agent, optimizer, loss, lr, max_grad_norm):
-    """dtheta' of the segment's loss (the local gradients are cleared first), clipped, then
-    handed to the shared RMSProp as an argument, never through the global parameters' .grad
-    (pytorch-a3c's hand-off, which on torch >= 2 lets the local gradients accumulate)."""
-    local_agent.zero_grad(set_to_none=True)
+def update(agent, optimizer, loss, lr, max_grad_norm):
+    """dtheta' of the segment's loss on the local agent (its gradients are cleared first),
+    clipped, then handed to the shared RMSProp as an argument, never through the global
+    parameters' .grad (pytorch-a3c's hand-off, which on torch >= 2 lets the local gradients
+    accumulate)."""
+    agent.zero_grad(set_to_none=True)
     loss.backward()
     # g <- g * min(1, max_norm / ||g||)
-    nn.utils.clip_grad_norm_(local_agent.parameters(), max_grad_norm)
-    optimizer.step([p.grad for p in local_agent.parameters()], lr)
+    nn.utils.clip_grad_norm_(agent.parameters(), max_grad_norm)
+    optimizer.step([p.grad for p in agent.parameters()], lr)
 
 
 def next_step(global_step, total_timesteps):
@@ -542,7 +543,7 @@ def actor_learner(
         entropy_loss = entropy.mean()
         loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
 
-        update_global(agent, optimizer, loss, lr, args.max_grad_norm)
+        update(agent, optimizer, loss, lr, args.max_grad_norm)
 
         ev = explained_variance(values_buf[:t].reshape(-1), returns.reshape(-1))
         stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
@@ -582,7 +583,7 @@ def train(args):
     table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
 
-    # ---- shared state, made before the workers start: theta, g, the observation statistics ----
+    # ---- the model, in shared memory before the workers start: theta, g, the obs statistics ----
     agent = Agent(
         obs_space.shape[0], action_space, args.hidden_size, args.shared_trunk, args.activation,
         args.log_std_init,
@@ -596,8 +597,43 @@ def train(args):
         obs_stats = tuple(torch.from_numpy(x).share_memory_() for x in arrays)
     obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None
 
-    # ---- the main process: start the workers, write TensorBoard from their messages ----
-    episodic_returns, error, interrupted = [], None, False
+    episodic_returns = []
+    steps_taken, error, interrupted = run_workers(
+        args, writer, run_name, agent, optimizer, obs_stats, episodic_returns
+    )
+
+    eval_returns = None
+    if args.save_model:
+        model_path = f"{run_dir}/model.pt"
+        save_checkpoint(model_path, agent, obs_rms, args)
+        print(f"model saved to {model_path}")
+    if args.save_model and error is None and not interrupted:  # evaluate only a finished run
+        eval_returns = evaluate(
+            model_path, args.env_id, args.eval_episodes, args.seed + 100_000,
+            args.capture_video, f"videos/{run_name}-eval",
+        )
+        for i, r in enumerate(eval_returns):
+            writer.add_scalar("eval/episodic_return", r, i)
+        print(
+            f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} "
+            f"over {len(eval_returns)} episodes"
+        )
+    writer.close()
+    if error is not None:
+        raise SystemExit(f"error: {error}")
+    if interrupted:
+        raise SystemExit(f"interrupted at step {steps_taken}; TensorBoard flushed to {run_dir}")
+    episodic_returns = sorted(episodic_returns)  # the workers' episodes, in the order of T
+    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
+
+
+# ---- processes: start the workers, relay their messages, stop them (Ctrl-C, kill, a crash) ----
+
+def run_workers(args, writer, run_name, agent, optimizer, obs_stats, episodic_returns):
+    """The launcher: start the workers, write TensorBoard from their messages until they are
+    done, then stop them. Returns T, the error that stopped the run (or None), and whether it
+    was interrupted (Ctrl-C or kill)."""
+    error, interrupted = None, False
     start_time = end_time = time.time()
     print_every = next_print = max(1, args.total_timesteps // 20)
     workers, step_counter, obs_lock, messages, go, stop = start_workers(
@@ -631,35 +667,8 @@ def train(args):
     sps = int(steps_taken.value / max(end_time - start_time, 1e-9))
     writer.add_scalar("charts/SPS", sps, steps_taken.value)
     print(f"step {steps_taken.value:>9d}  SPS {sps:>5d}  ({args.num_workers} workers)", flush=True)
+    return steps_taken.value, error, interrupted
 
-    eval_returns = None
-    if args.save_model:
-        model_path = f"{run_dir}/model.pt"
-        save_checkpoint(model_path, agent, obs_rms, args)
-        print(f"model saved to {model_path}")
-    if args.save_model and error is None and not interrupted:  # evaluate only a finished run
-        eval_returns = evaluate(
-            model_path, args.env_id, args.eval_episodes, args.seed + 100_000,
-            args.capture_video, f"videos/{run_name}-eval",
-        )
-        for i, r in enumerate(eval_returns):
-            writer.add_scalar("eval/episodic_return", r, i)
-        print(
-            f"eval: mean return {np.mean(eval_returns):.1f} +/- {np.std(eval_returns):.1f} "
-            f"over {len(eval_returns)} episodes"
-        )
-    writer.close()
-    if error is not None:
-        raise SystemExit(f"error: {error}")
-    if interrupted:
-        raise SystemExit(
-            f"interrupted at step {steps_taken.value}; TensorBoard flushed to {run_dir}"
-        )
-    episodic_returns = sorted(episodic_returns)  # the workers' episodes, in the order of T
-    return {"run_dir": run_dir, "episodic_returns": episodic_returns, "eval_returns": eval_returns}
-
-
-# ---- processes: start the workers, relay their messages, stop them (Ctrl-C, kill, a crash) ----
 
 def worker(rank, args, messages, go, stop, *shared):
     """A worker process: runs actor_learner and reports its exception to the main process."""

@@ -83,7 +83,7 @@ MUTATIONS = [
     # ---------------------------------------------------------------- a3c.py
     M("a3c-local-grads-not-cleared", "a3c", "a3c",
       "a worker's local gradients accumulate over its segments instead of being cleared",
-      "    local_agent.zero_grad(set_to_none=True)\n", ""),
+      "    agent.zero_grad(set_to_none=True)\n", ""),
     M("a3c-obs-stats-not-shared", "a3c", "a3c",
       "each worker keeps its own observation statistics; the saved model gets the untouched shared ones",
       "    obs_rms = shared_stats(obs_stats, obs_space.shape) if obs_stats is not None else None\n"

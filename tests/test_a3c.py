@@ -63,7 +63,7 @@ def worker_updates(handoff, shared_params, square_avg, k):
                 local.copy_(shared)
         loss = batch_loss(local_agent, i)
         if handoff == "a3c.py":
-            module.update_global(local_agent, optimizer, loss, LR, MAX_NORM)
+            module.update(local_agent, optimizer, loss, LR, MAX_NORM)
         else:
             pytorch_a3c_update(local_agent, global_agent, optimizer, loss, LR, MAX_NORM)
 
