@@ -310,20 +310,23 @@ class Agent(nn.Module):
     def get_value(self, obs):
         return self.critic(obs).squeeze(-1)
 
-    def get_action_and_value(self, obs, action=None):
-        """Sample an action (if none is given); return it, log pi(a|s), H, V(s), and the
-        distribution's parameters (the Gaussian's mean or the logits)."""
+    def get_action(self, obs):
+        """Sample a ~ pi(.|s): the actor's forward pass alone, all the rollout needs."""
+        out = self.actor(obs)
+        if self.continuous:
+            return out + self.actor_logstd.exp() * torch.randn_like(out)
+        return torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
+
+    def evaluate_actions(self, obs, action):
+        """log pi(a|s), H[pi(.|s)], V(s) and the distribution's parameters (the Gaussian's mean
+        or the logits) of the actions taken."""
         out = self.actor(obs)
         if self.continuous:
             log_std = self.actor_logstd.expand_as(out)
-            if action is None:
-                action = out + log_std.exp() * torch.randn_like(out)
             log_prob, entropy = gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)
         else:
-            if action is None:
-                action = torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
             log_prob, entropy = categorical_log_prob(out, action), categorical_entropy(out)
-        return action, log_prob, entropy, self.get_value(obs), out
+        return log_prob, entropy, self.get_value(obs), out
 
     def kl(self, old_out, old_log_std, out):
         """KL[pi_old(.|s), pi(.|s)] per state, from pi_old's mean and log-std (or logits) and
@@ -371,13 +374,9 @@ def learner(args, writer, run_name, agent, optimizer, obs_rms, episodic_returns)
     T, N = args.num_steps, args.num_envs
     obs_buf = np.zeros((T, N) + obs_space.shape, np.float32)
     actions_buf = np.zeros((T, N) + action_space.shape, np.float32 if continuous else np.int64)
-    logprobs_buf = np.zeros((T, N), np.float32)
     rewards_buf = np.zeros((T, N), np.float32)
     terminations_buf = np.zeros((T, N), np.float32)
     dones_buf = np.zeros((T, N), np.float32)
-    values_buf = np.zeros((T, N), np.float32)
-    # pi_old's mean or logits
-    dists_buf = np.zeros((T, N, agent.actor[-1].out_features), np.float32)
     final_values_buf = np.zeros((T, N), np.float32)  # V(final obs) where an episode was truncated
 
     def prepare(obs, update):
@@ -401,12 +400,8 @@ def learner(args, writer, run_name, agent, optimizer, obs_rms, episodic_returns)
             global_step += N
             obs_buf[step] = next_obs
             with torch.inference_mode():
-                action, logprob, _, value, dist = agent.get_action_and_value(
-                    torch.from_numpy(next_obs)
-                )
-            action = action.numpy()
-            actions_buf[step], logprobs_buf[step] = action, logprob.numpy()
-            values_buf[step], dists_buf[step] = value.numpy(), dist.numpy()
+                action = agent.get_action(torch.from_numpy(next_obs)).numpy()
+            actions_buf[step] = action
 
             env_action = np.clip(action, low, high) if continuous and args.clip_actions else action
             next_obs, reward, terminations, truncations, infos = envs.step(env_action)
@@ -430,45 +425,46 @@ def learner(args, writer, run_name, agent, optimizer, obs_rms, episodic_returns)
                 for i in np.nonzero(infos["final_info"]["_episode"])[0]:
                     log_episode(writer, episodic_returns, global_step, ep["r"][i], ep["l"][i])
 
+        # ---- log pi(a_t|s_t), H and V(s_t) of the batch: one pass, with gradients ----
+        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
+        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
+        logprob, entropy, value, out = agent.evaluate_actions(b_obs, b_actions)
+        values = value.detach().numpy().reshape(T, N)  # theta has not moved yet: V_old(s_t)
+
         # ---- advantages: GAE(gamma, lambda), V(s_{t+1}) from the next step or the final obs ----
         with torch.inference_mode():
             last_value = agent.get_value(torch.from_numpy(next_obs)).numpy()
-        next_values = np.concatenate([values_buf[1:], last_value[None]])
+        next_values = np.concatenate([values[1:], last_value[None]])
         next_values = np.where(truncated_buf, final_values_buf, next_values)
         advantages, returns = compute_gae(
-            rewards_buf, values_buf, next_values, terminations_buf, dones_buf,
+            rewards_buf, values, next_values, terminations_buf, dones_buf,
             args.gamma, args.gae_lambda,
         )
 
         # ---- update: one RMSProp step on the whole batch ----
-        b_obs = torch.from_numpy(obs_buf.reshape((-1,) + obs_space.shape))
-        b_actions = torch.from_numpy(actions_buf.reshape((-1,) + action_space.shape))
-        b_logprobs = torch.from_numpy(logprobs_buf.reshape(-1))
         b_advantages = torch.from_numpy(advantages.reshape(-1))
         b_returns = torch.from_numpy(returns.reshape(-1))
-        b_dists = torch.from_numpy(dists_buf.reshape(batch_size, -1))
         old_log_std = agent.actor_logstd.detach().clone() if continuous else None
         lr = args.learning_rate
         if args.anneal_lr:
             lr = annealed_learning_rate(args.learning_rate, iteration, num_iterations)
 
-        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(b_obs, b_actions)
         b_advantages = normalize_advantages(b_advantages) if args.norm_adv else b_advantages
-        pg_loss = policy_gradient_loss(newlogprob, b_advantages)
-        v_loss = value_loss(newvalue, b_returns)
+        pg_loss = policy_gradient_loss(logprob, b_advantages)
+        v_loss = value_loss(value, b_returns)
         entropy_loss = entropy.mean()
         loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
 
         update(agent, optimizer, loss, lr, args.max_grad_norm)
 
-        ev = explained_variance(values_buf.reshape(-1), returns.reshape(-1))
+        ev = explained_variance(values.reshape(-1), returns.reshape(-1))
         stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
                  "entropy": entropy_loss.item(), "explained_variance": ev}
         # the exact mean KL[pi_old, pi_theta] over the update's transitions, after it
         with torch.no_grad():
-            _, newlogprob, _, _, new_dists = agent.get_action_and_value(b_obs, b_actions)
-            stats["kl"] = agent.kl(b_dists, old_log_std, new_dists).mean().item()
-            stats["approx_kl"] = approx_kl(newlogprob - b_logprobs).item()
+            newlogprob, _, _, new_out = agent.evaluate_actions(b_obs, b_actions)
+            stats["kl"] = agent.kl(out.detach(), old_log_std, new_out).mean().item()
+            stats["approx_kl"] = approx_kl(newlogprob - logprob.detach()).item()
         sps = int(global_step / (time.time() - start_time))
         show = iteration % print_every == 0 or iteration == num_iterations
         log_update(writer, episodic_returns, global_step, lr, sps, stats, show)

@@ -25,7 +25,7 @@ def batch_loss(agent, i):
     g = torch.Generator().manual_seed(i)
     obs, actions = torch.randn(16, OBS_DIM, generator=g), torch.randint(0, 2, (16,), generator=g)
     advantages, returns = torch.randn(16, generator=g), torch.randn(16, generator=g)
-    _, log_prob, entropy, value, _ = agent.get_action_and_value(obs, actions)
+    log_prob, entropy, value, _ = agent.evaluate_actions(obs, actions)
     return a3c.policy_gradient_loss(log_prob, advantages) + 0.5 * a3c.value_loss(value, returns) - 0.01 * entropy.mean()
 
 
