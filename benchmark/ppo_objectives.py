@@ -198,7 +198,8 @@ def report(results):
     scores = {}
     for (setting, env_id, _), (_, _, returns) in sorted(curves.items()):
         scores.setdefault((setting, env_id), []).append(run.final_return(returns))
-    settings = [s for s in SETTINGS if any(k[0] == s for k in scores)]
+    # the headline settings always (a task is complete only when they all have it), others once run
+    settings = [s for s in SETTINGS if s in HEADLINE or any(k[0] == s for k in scores)]
     envs = [e for e in ENVS if any(k[1] == e for k in scores)]
     complete = [e for e in envs if all(len(scores.get((s, e), [])) == len(SEEDS) for s in settings)]
     norm = normalized_scores({k: v for k, v in scores.items() if k[1] in complete},
@@ -269,6 +270,9 @@ def plots(curves, envs, settings, norm, results):
     fig.tight_layout()
     fig.savefig(os.path.join(results, "ppo_objectives_tasks.png"), dpi=70, metadata={"Software": None})
     plt.close(fig)
+    summary = os.path.join(results, "ppo_objectives_summary.png")
+    if not norm and os.path.exists(summary):  # no complete task (any more): no summary
+        os.remove(summary)
     if norm:
         names = [s for s in settings if s in norm]
         fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 3.5))
@@ -280,7 +284,7 @@ def plots(curves, envs, settings, norm, results):
         ax.axhline(0, color="k", lw=0.8)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(os.path.join(results, "ppo_objectives_summary.png"), dpi=80, metadata={"Software": None})
+        fig.savefig(summary, dpi=80, metadata={"Software": None})
         plt.close(fig)
 
 

@@ -86,11 +86,12 @@ def test_no_clip_no_penalty_is_exactly_the_unclipped_surrogate():
 
 def test_report_is_rebuilt_byte_for_byte_from_the_curves(tmp_path):
     rng = np.random.default_rng(0)
-    for name in ["clip_0.2", "fixed_kl_1", "no_clip_no_penalty"]:
+    factors = {"clip_0.2": 2, "adaptive_kl_0.01": 1.5, "fixed_kl_1": 1, "no_clip_no_penalty": 0.5}
+    for name in factors:
         for env_id, level in [("Hopper-v5", 1000), ("Swimmer-v5", 50)]:
             for seed in po.SEEDS:
                 steps = np.arange(1, 201) * 5000
-                returns = level * {"clip_0.2": 2, "fixed_kl_1": 1, "no_clip_no_penalty": 0.5}[name] + rng.normal(size=200)
+                returns = level * factors[name] + rng.normal(size=200)
                 command = po.jobs([name], [env_id], [seed], 1_000_000)[0][3]
                 run.write_curve(run.curve_path(str(tmp_path), name, env_id, seed), command,
                                 list(zip(steps, returns)), 1.0, 1.0)
@@ -100,7 +101,34 @@ def test_report_is_rebuilt_byte_for_byte_from_the_curves(tmp_path):
     assert po.report(str(tmp_path)) == first
     assert {p: (tmp_path / p).read_bytes() for p in files} == files
     assert "| clip_0.2 | `ppo_clip.py` (its defaults) | 1.00 | 0.82 |" in first
+    assert "| adaptive_kl_0.01 | `ppo_kl.py` (its defaults) | 0.75 | 0.74 |" in first
     assert "| fixed_kl_1 | `ppo_kl.py --no-adaptive --init-beta 1` | 0.50 | 0.71 |" in first
     assert "| no_clip_no_penalty | `ppo_kl.py --no-adaptive --init-beta 0` | 0.25 | -0.39 |" in first
     assert "Spearman rank correlation: 1.00 (the ranking reproduces)" in first
     assert os.path.exists(tmp_path / "ppo_objectives_tasks.png")
+
+
+def test_a_partial_comparison_normalises_nothing(tmp_path):
+    """With two of the four headline settings run on a task, the task is not complete: normalising
+    over the two alone would rank them as if they were the whole comparison."""
+    for name in ["clip_0.2", "adaptive_kl_0.01"]:
+        for seed in po.SEEDS:
+            command = po.jobs([name], ["Hopper-v5"], [seed], 1_000_000)[0][3]
+            run.write_curve(run.curve_path(str(tmp_path), name, "Hopper-v5", seed), command,
+                            [(5000 * i, 100.0 * i) for i in range(1, 201)], 1.0, 1.0)
+    (tmp_path / "random_policy.csv").write_text("# measured by: a test\nenv_id,score\nHopper-v5,0.00\n")
+    text = po.report(str(tmp_path))
+    assert "(0 of 7: none yet)" in text
+    assert "| clip_0.2 | `ppo_clip.py` (its defaults) | incomplete | 0.82 |" in text
+    assert "| fixed_kl_1 | `ppo_kl.py --no-adaptive --init-beta 1` | incomplete | 0.71 |" in text
+    assert "Spearman" not in text
+    assert not os.path.exists(tmp_path / "ppo_objectives_summary.png")
+
+
+def test_committed_report_matches_the_committed_curves(tmp_path):
+    committed = po.RESULTS
+    os.symlink(run.curves_dir(committed), run.curves_dir(str(tmp_path)))
+    os.symlink(po.random_scores_file(committed), po.random_scores_file(str(tmp_path)))
+    po.report(str(tmp_path))
+    with open(os.path.join(committed, "ppo_objectives.md")) as f:
+        assert (tmp_path / "ppo_objectives.md").read_text() == f.read(), "run python benchmark/ppo_objectives.py --report"
