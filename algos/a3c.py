@@ -549,7 +549,8 @@ def actor_learner(
         if num_updates % args.log_every != 0:  # the losses go out averaged over log_every updates
             continue
         stats, totals = {key: total / args.log_every for key, total in totals.items()}, {}
-        # the exact mean KL[pi_old, pi_theta] over the update's transitions, after it
+        # the exact mean KL[pi_theta', pi_theta] over the segment: theta' (the rollout's) against
+        # the global theta after this step, other workers' steps since the sync included
         with torch.no_grad():
             newlogprob, _, _, new_out = global_agent.evaluate_actions(b_obs, b_actions)
             stats["kl"] = global_agent.kl(out.detach(), old_log_std, new_out).mean().item()

@@ -132,3 +132,34 @@ def test_committed_report_matches_the_committed_curves(tmp_path):
     po.report(str(tmp_path))
     with open(os.path.join(committed, "ppo_objectives.md")) as f:
         assert (tmp_path / "ppo_objectives.md").read_text() == f.read(), "run python benchmark/ppo_objectives.py --report"
+
+
+def test_a_stray_run_of_another_setting_leaves_complete_tasks_complete(tmp_path):
+    """One clip_0.1 run on a task where the four headline settings are complete: the task still
+    counts for them, and clip_0.1 (not complete there) is not scored."""
+    for name in [*po.HEADLINE, "clip_0.1"]:
+        for seed in po.SEEDS if name != "clip_0.1" else [1]:
+            command = po.jobs([name], ["Hopper-v5"], [seed], 1_000_000)[0][3]
+            run.write_curve(run.curve_path(str(tmp_path), name, "Hopper-v5", seed), command,
+                            [(5000 * i, 100.0 + seed + len(name)) for i in range(1, 201)], 1.0, 1.0)
+    (tmp_path / "random_policy.csv").write_text("# measured by: a test\nenv_id,score\nHopper-v5,0.00\n")
+    text = po.report(str(tmp_path))
+    assert "(1 of 7: Hopper-v5)" in text
+    assert "| clip_0.1 | `ppo_clip.py --clip-coef 0.1` | incomplete | 0.76 |" in text
+    assert "| clip_0.2 | `ppo_clip.py` (its defaults) | incomplete |" not in text
+
+
+def test_adopted_curves_are_still_the_suites():
+    """A curve the comparison copied from the 1M suite must equal the suite's: a suite curve re-run
+    since (same command, newer code) leaves a stale copy behind, which this catches."""
+    adopted = 0
+    for (setting, env_id, seed), _ in po.collect(po.RESULTS).items():
+        copy = run.curve_path(po.RESULTS, setting, env_id, seed)
+        source = run.curve_path(run.RESULTS, po.SETTINGS[setting][0], env_id, seed)
+        with open(copy) as f:
+            text = f.read()
+        if os.path.exists(source) and run.read_curve(copy)[0]["command"] == run.read_curve(source)[0]["command"]:
+            with open(source) as f:
+                assert f.read() == text, f"{copy} is a stale copy of {source}: delete it and rerun"
+            adopted += 1
+    assert adopted >= 12 or not os.path.isdir(run.curves_dir(po.RESULTS))
