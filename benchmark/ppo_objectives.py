@@ -81,13 +81,23 @@ def jobs(settings, envs, seeds, total_timesteps):
     ]
 
 
-def adopt_suite_curves(todo, results, suite_results=run.RESULTS):
+def suite_curve(job, suite_results=None):
+    """The 1M suite's curve file of a job if the suite ran its command to the letter (the curve's
+    header says so), else None."""
+    setting, env_id, seed, command = job
+    source = run.curve_path(suite_results or run.RESULTS, SETTINGS[setting][0], env_id, seed)
+    if os.path.exists(source) and run.read_curve(source)[0].get("command") == shlex.join(command):
+        return source
+    return None
+
+
+def adopt_suite_curves(todo, results, suite_results=None):
     """Copy into `results` the 1M suite's curve of each job whose command the suite ran to the
-    letter (the curve's header says so); returns the jobs left to run."""
+    letter; returns the jobs left to run."""
     left = []
     for setting, env_id, seed, command in todo:
-        source = run.curve_path(suite_results, SETTINGS[setting][0], env_id, seed)
-        if os.path.exists(source) and run.read_curve(source)[0].get("command") == shlex.join(command):
+        source = suite_curve((setting, env_id, seed, command), suite_results)
+        if source:
             target = run.curve_path(results, setting, env_id, seed)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target + ".partial")
@@ -212,6 +222,11 @@ def report(results):
     # (and can be the best, 1) once it has all seeds on every complete task
     complete = [e for e in envs if all(has_all_seeds(s, e) for s in HEADLINE)]
     scored = [s for s in settings if complete and all(has_all_seeds(s, e) for e in complete)]
+    unmeasured = [e for e in complete if e not in random_scores]
+    if unmeasured:
+        sys.exit(f"error: {random_scores_file(results)} has no random-policy score for {unmeasured[0]}; "
+                 f"python benchmark/ppo_objectives.py --envs {unmeasured[0]} measures it (before running "
+                 "what is missing there)")
     norm = normalized_scores({k: v for k, v in scores.items() if k[1] in complete and k[0] in scored},
                              random_scores) if complete else {}  # fmt: skip
     lines = ["# The PPO paper's objectives compared (table 1), rerun", ""]
@@ -327,9 +342,12 @@ def main():
     todo_all = jobs(settings, args.envs, args.seeds, args.total_timesteps)
     todo = [j for j in todo_all if not os.path.exists(run.curve_path(args.results, *j[:3]))]
     if args.dry_run:
+        adopt = [j for j in todo if suite_curve(j)]
         for job in todo_all:
-            print(("to do " if job in todo else "done  ") + shlex.join(job[3]))
-        print(f"{len(todo_all)} runs: {len(todo_all) - len(todo)} done, {len(todo)} to do")
+            state = "adopt " if job in adopt else "to do " if job in todo else "done  "
+            print(state + shlex.join(job[3]))
+        print(f"{len(todo_all)} runs: {len(todo_all) - len(todo)} done, {len(adopt)} to copy from the "
+              f"1M suite, {len(todo) - len(adopt)} to run")
         return
     measure_random_scores(args.results, args.envs)
     todo = adopt_suite_curves(todo, args.results)

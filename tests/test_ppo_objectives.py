@@ -73,6 +73,32 @@ def test_suite_curves_are_adopted_only_when_the_command_is_identical(tmp_path):
     assert sorted(os.listdir(run.curves_dir(results))) == ["clip_0.2__Hopper-v5__1.csv"]
 
 
+def test_dry_run_tells_suite_copies_from_runs(tmp_path, monkeypatch, capsys):
+    """--dry-run must not count as "to do" a run the comparison will copy from the suite."""
+    suite, results = str(tmp_path / "suite"), str(tmp_path / "objectives")
+    job = po.jobs(["clip_0.2"], ["Hopper-v5"], [1], 1_000_000)[0]
+    run.write_curve(run.curve_path(suite, "ppo_clip", "Hopper-v5", 1), job[3], [(2048, 10.0)], 1.0, 1.0)
+    monkeypatch.setattr(po.run, "RESULTS", suite)
+    argv = ["ppo_objectives.py", "--results", results, "--envs", "Hopper-v5", "--settings", "clip_0.2",
+            "fixed_kl_1", "--seeds", "1", "--dry-run"]  # fmt: skip
+    monkeypatch.setattr(po.sys, "argv", argv)
+    po.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("adopt python algos/ppo_clip.py --env-id Hopper-v5 --seed 1")
+    assert out[1].startswith("to do python algos/ppo_kl.py --env-id Hopper-v5 --seed 1")
+    assert out[2] == "2 runs: 0 done, 1 to copy from the 1M suite, 1 to run"
+
+
+def test_report_without_a_random_score_says_what_to_run(tmp_path):
+    for name in po.HEADLINE:
+        for seed in po.SEEDS:
+            command = po.jobs([name], ["Hopper-v5"], [seed], 1_000_000)[0][3]
+            run.write_curve(run.curve_path(str(tmp_path), name, "Hopper-v5", seed), command,
+                            [(5000 * i, 100.0) for i in range(1, 201)], 1.0, 1.0)
+    with pytest.raises(SystemExit, match="no random-policy score for Hopper-v5; python benchmark"):
+        po.report(str(tmp_path))
+
+
 def test_no_clip_no_penalty_is_exactly_the_unclipped_surrogate():
     """ppo_kl's loss at beta = 0 is -E[r A] to the bit, whatever the KL; ppo_clip's is not."""
     kl_loss = load("ppo_kl").kl_penalized_surrogate_loss
