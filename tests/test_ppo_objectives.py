@@ -114,14 +114,14 @@ def test_report_is_rebuilt_byte_for_byte_from_the_curves(tmp_path):
     rng = np.random.default_rng(0)
     factors = {"clip_0.2": 2, "adaptive_kl_0.01": 1.5, "fixed_kl_1": 1, "no_clip_no_penalty": 0.5}
     for name in factors:
-        for env_id, level in [("Hopper-v5", 1000), ("Swimmer-v5", 50)]:
+        for env_id, level in zip(po.ENVS, [1000, 50, 9000, 1000, 5, 100, 3000]):
             for seed in po.SEEDS:
                 steps = np.arange(1, 201) * 5000
                 returns = level * factors[name] + rng.normal(size=200)
                 command = po.jobs([name], [env_id], [seed], 1_000_000)[0][3]
                 run.write_curve(run.curve_path(str(tmp_path), name, env_id, seed), command,
                                 list(zip(steps, returns)), 1.0, 1.0)
-    (tmp_path / "random_policy.csv").write_text("# measured by: a test\nenv_id,score\nHopper-v5,0.00\nSwimmer-v5,0.00\n")
+    (tmp_path / "random_policy.csv").write_text("# measured by: a test\nenv_id,score\n" + "".join(f"{e},0.00\n" for e in po.ENVS))
     first = po.report(str(tmp_path))
     files = {p: (tmp_path / p).read_bytes() for p in ["ppo_objectives.md", "ppo_objectives_summary.png"]}
     assert po.report(str(tmp_path)) == first
@@ -172,6 +172,7 @@ def test_a_stray_run_of_another_setting_leaves_complete_tasks_complete(tmp_path)
     text = po.report(str(tmp_path))
     assert "(1 of 7: Hopper-v5)" in text
     assert "| clip_0.1 | `ppo_clip.py --clip-coef 0.1` | incomplete | 0.76 |" in text
+    assert "no verdict before all 7 tasks are complete (1 of 7 now)" in text and "reproduces" not in text
     assert "| clip_0.2 | `ppo_clip.py` (its defaults) | incomplete |" not in text
 
 
