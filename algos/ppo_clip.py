@@ -284,6 +284,7 @@ class Agent(nn.Module):
     def __init__(self, obs_dim, action_space, hidden_size=64, activation="tanh", log_std_init=0.0):
         super().__init__()
         self.continuous = isinstance(action_space, gym.spaces.Box)
+        self.activation = activation
         act_dim = action_space.shape[0] if self.continuous else int(action_space.n)
         self.critic = mlp(obs_dim, hidden_size, 1, out_std=1.0, activation=activation)
         self.actor = mlp(obs_dim, hidden_size, act_dim, out_std=0.01, activation=activation)
@@ -293,12 +294,26 @@ class Agent(nn.Module):
     def get_value(self, obs):
         return self.critic(obs).squeeze(-1)
 
-    def get_action(self, obs):
-        """Sample a ~ pi(.|s): the actor's forward pass alone, all the rollout needs."""
-        out = self.actor(obs)
-        if self.continuous:
-            return out + self.actor_logstd.exp() * torch.randn_like(out)
-        return torch.multinomial(torch.softmax(out, -1), 1).squeeze(-1)
+    def actor_weights(self):
+        """The actor's parameters as numpy arrays that share their memory (the optimiser updates
+        them in place, and the arrays follow): [(weight, bias) per layer], and the log-std."""
+        linear = [layer for layer in self.actor if isinstance(layer, nn.Linear)]
+        layers = [(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in linear]
+        return layers, self.actor_logstd.detach().numpy() if self.continuous else None
+
+    def get_action(self, obs, weights):
+        """Sample a ~ pi(.|s) in the rollout, numpy in and out. For one observation per environment
+        and step, torch's per-operation overhead costs more than the arithmetic, so the actor's
+        forward pass runs in numpy, on actor_weights()."""
+        (*hidden, (w_out, b_out)), log_std = weights
+        out = obs
+        for w, b in hidden:
+            out = out @ w.T + b
+            out = np.tanh(out) if self.activation == "tanh" else np.maximum(out, 0.0)
+        out = out @ w_out.T + b_out
+        if self.continuous:  # a = mu + sigma * eps, eps ~ N(0, I)
+            return out + np.exp(log_std) * np.random.standard_normal(out.shape).astype(np.float32)
+        return torch.multinomial(torch.softmax(torch.from_numpy(out), -1), 1).squeeze(-1).numpy()
 
     def evaluate_actions(self, obs, action):
         """log pi(a|s), H[pi(.|s)], V(s) and the distribution's parameters (the Gaussian's mean
@@ -396,11 +411,11 @@ def train(args):
         # ---- rollout: T steps of every environment with the current policy ----
         final_values_buf[:] = 0.0
         truncated_buf = np.zeros((T, N), bool)
+        weights = agent.actor_weights()
         for step in range(T):
             global_step += N
             obs_buf[step] = next_obs
-            with torch.inference_mode():
-                action = agent.get_action(torch.from_numpy(next_obs)).numpy()
+            action = agent.get_action(next_obs, weights)
             actions_buf[step] = action
 
             env_action = np.clip(action, low, high) if continuous and args.clip_actions else action

@@ -283,15 +283,13 @@ def profile(steps=5000, updates=640):
     obs_rms, return_rms, discounted = m.RunningMeanStd(obs_space.shape), m.RunningMeanStd(), np.zeros(1)
     obs, _ = envs.reset(seed=1)
     obs = m.normalize_obs(obs, obs_rms)
-    phases = ["policy forward and sample", "to numpy", "clip actions", "env.step", "reward scaling",
+    weights = agent.actor_weights()
+    phases = ["policy forward and sample (numpy)", "clip actions", "env.step", "reward scaling",
               "observation statistics", "the rest of the loop body"]  # fmt: skip
     spent = dict.fromkeys(phases, 0.0)
     for i in range(steps + 500):  # 500 to warm up
         t = [time.perf_counter()]
-        with torch.inference_mode():
-            action = agent.get_action(torch.from_numpy(obs))
-        t.append(time.perf_counter())
-        action = action.numpy()
+        action = agent.get_action(obs, weights)
         t.append(time.perf_counter())
         env_action = np.clip(action, action_space.low, action_space.high)
         t.append(time.perf_counter())

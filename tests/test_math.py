@@ -306,6 +306,10 @@ def test_categorical_log_prob_and_entropy_match_torch_distributions(module):
 def sample_and_log_prob(agent, obs):
     """(a ~ pi(.|s), log pi(a|s), pi's mean or logits) as the script's loop gets them: PPO samples
     with get_action in the rollout and evaluates the batch afterwards with evaluate_actions."""
+    if hasattr(agent, "actor_weights"):  # PPO: the rollout's actor runs in numpy
+        action = torch.from_numpy(agent.get_action(obs.numpy(), agent.actor_weights()))
+        logprob, _, _, dist = agent.evaluate_actions(obs, action)
+        return action, logprob, dist
     if hasattr(agent, "get_action"):
         action = agent.get_action(obs)
         logprob, _, _, dist = agent.evaluate_actions(obs, action)
@@ -349,6 +353,33 @@ def test_agent_samples_the_policy_and_its_log_prob(module, space):
             probs = torch.softmax(agent.actor(obs[:1]), -1)[0]
         freq = torch.bincount(a, minlength=3).double() / len(a)
         torch.testing.assert_close(freq, probs.double(), atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("module", [p for p in having("Agent") if hasattr(p.values[0].Agent, "actor_weights")])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_rollout_actor_in_numpy_is_the_torch_actor(module, activation):
+    # PPO's rollout samples with a numpy copy of the actor's forward pass (get_action on
+    # actor_weights()); it must compute the torch actor's mean, and follow the optimiser's in-place
+    # updates without being rebuilt. The Gaussian's std is made negligible to compare the means.
+    import gymnasium as gym
+
+    torch.manual_seed(0)
+    agent = module.Agent(4, gym.spaces.Box(-1, 1, (2,)), hidden_size=8, activation=activation)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=0.5)
+    weights, obs = agent.actor_weights(), torch.randn(50, 4)
+    with torch.no_grad():
+        agent.actor_logstd.fill_(-30.0)
+        for p in agent.actor.parameters():  # weights of order 1, so that every layer shows
+            p.add_(torch.randn_like(p))
+    for _ in range(2):  # as built, then after an optimiser step (large, so that it shows)
+        with torch.no_grad():
+            mean = agent.actor(obs)
+        assert mean.std() > 0.3
+        action = agent.get_action(obs.numpy(), weights)
+        np.testing.assert_allclose(action, mean.numpy(), atol=1e-5, rtol=1e-5)  # float32 rounding
+        optimizer.zero_grad()
+        agent.actor(obs).pow(2).sum().neg().backward()
+        optimizer.step()
 
 
 @pytest.mark.parametrize("module", having("clip_grad_norm"))
