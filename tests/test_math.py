@@ -328,6 +328,7 @@ def test_agent_samples_the_policy_and_its_log_prob(module, space):
     import gymnasium as gym
 
     torch.manual_seed(0)
+    np.random.seed(0)  # PPO's rollout draws its Gaussian noise from numpy
     action_space = gym.spaces.Discrete(3) if space == "discrete" else gym.spaces.Box(-1, 1, (2,))
     agent = module.Agent(4, action_space)
     if space == "box":
@@ -357,26 +358,37 @@ def test_agent_samples_the_policy_and_its_log_prob(module, space):
 
 @pytest.mark.parametrize("module", [p for p in having("Agent") if hasattr(p.values[0].Agent, "actor_weights")])
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_rollout_actor_in_numpy_is_the_torch_actor(module, activation):
+@pytest.mark.parametrize("space", ["box", "discrete"])
+def test_rollout_actor_in_numpy_is_the_torch_actor(module, activation, space):
     # PPO's rollout samples with a numpy copy of the actor's forward pass (get_action on
-    # actor_weights()); it must compute the torch actor's mean, and follow the optimiser's in-place
-    # updates without being rebuilt. The Gaussian's std is made negligible to compare the means.
+    # actor_weights()); it must compute the torch actor's output, and follow the optimiser's
+    # in-place updates without being rebuilt. Box: the Gaussian's std is made negligible, so the
+    # action is the mean. Discrete: the logits are made large, so the sample is their argmax.
     import gymnasium as gym
 
     torch.manual_seed(0)
-    agent = module.Agent(4, gym.spaces.Box(-1, 1, (2,)), hidden_size=8, activation=activation)
+    np.random.seed(0)
+    action_space = gym.spaces.Box(-1, 1, (2,)) if space == "box" else gym.spaces.Discrete(3)
+    agent = module.Agent(4, action_space, hidden_size=8, activation=activation)
     optimizer = torch.optim.Adam(agent.parameters(), lr=0.5)
-    weights, obs = agent.actor_weights(), torch.randn(50, 4)
+    weights, obs = agent.actor_weights(), torch.randn(200, 4)
     with torch.no_grad():
-        agent.actor_logstd.fill_(-30.0)
         for p in agent.actor.parameters():  # weights of order 1, so that every layer shows
             p.add_(torch.randn_like(p))
+        if space == "box":
+            agent.actor_logstd.fill_(-30.0)
+        else:
+            agent.actor[-1].weight.mul_(30.0)
+            agent.actor[-1].bias.mul_(30.0)
     for _ in range(2):  # as built, then after an optimiser step (large, so that it shows)
         with torch.no_grad():
-            mean = agent.actor(obs)
-        assert mean.std() > 0.3
+            out = agent.actor(obs)
+        assert out.std() > 0.3
         action = agent.get_action(obs.numpy(), weights)
-        np.testing.assert_allclose(action, mean.numpy(), atol=1e-5, rtol=1e-5)  # float32 rounding
+        if space == "box":  # float32 rounding apart, the torch actor's mean
+            np.testing.assert_allclose(action, out.numpy(), atol=1e-5, rtol=1e-5)
+        else:  # the most likely action, but for the few states where two logits are close
+            assert (action == out.argmax(-1).numpy()).mean() > 0.97
         optimizer.zero_grad()
         agent.actor(obs).pow(2).sum().neg().backward()
         optimizer.step()
