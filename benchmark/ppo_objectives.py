@@ -270,11 +270,11 @@ def report(results):
     with open(os.path.join(results, "ppo_objectives.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     if curves:
-        plots(curves, envs, settings, norm, results)
+        plots(curves, envs, settings, norm, results, complete)
     return "\n".join(lines)
 
 
-def plots(curves, envs, settings, norm, results):
+def plots(curves, envs, settings, norm, results, complete=()):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,6 +315,7 @@ def plots(curves, envs, settings, norm, results):
         ax.set_ylabel("normalised score")
         ax.axhline(0, color="k", lw=0.8)
         ax.legend(fontsize=8)
+        ax.set_title(f"normalised over {len(complete)} of {len(ENVS)} tasks: {', '.join(complete)}", fontsize=8)
         fig.tight_layout()
         fig.savefig(summary, dpi=80, metadata={"Software": None})
         plt.close(fig)
