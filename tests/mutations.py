@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class Mutation:
     id: str
     script: str
-    kind: str  # the class of bug: returns, normalisation, loss, optimisation, trpo, ppo-kl, a3c, reinforce, checkpoint
+    kind: str  # the class of bug: returns, normalisation, loss, optimisation, sampling, trpo, ppo-kl, a3c, reinforce, checkpoint
     description: str  # one line: what the bug breaks
     old: str
     new: str
@@ -147,6 +147,13 @@ MUTATIONS = [
       "a checkpoint is rebuilt with the default activation, not the one it was trained with",
       'obs_space.shape[0], action_space, saved_args["hidden_size"], saved_args["activation"]',
       'obs_space.shape[0], action_space, saved_args["hidden_size"]'),
+    M("ppo_clip-rollout-noise-log-std", "ppo_clip", "sampling",
+      "the rollout's numpy actor scales its Gaussian noise by log sigma instead of sigma",
+      "return out + np.exp(log_std) * np.random.standard_normal(out.shape).astype(np.float32)",
+      "return out + log_std * np.random.standard_normal(out.shape).astype(np.float32)"),
+    M("ppo_clip-rollout-activation-fixed", "ppo_clip", "sampling",
+      "the rollout's numpy actor uses tanh whatever --activation says (the update's torch actor follows it)",
+      'out = np.tanh(out) if self.activation == "tanh" else np.maximum(out, 0.0)', "out = np.tanh(out)"),
     # ---------------------------------------------------------------- ppo_kl.py
     M("ppo_kl-kl-swapped", "ppo_kl", "ppo-kl",
       "the penalty uses KL[pi_theta, pi_old] instead of KL[pi_old, pi_theta]",
