@@ -170,22 +170,26 @@ def read_random_scores(results):
 
 
 def measure_random_scores(results, envs):
-    """Measure the envs missing from random_policy.csv and rewrite it (atomically)."""
+    """Measure the envs missing from random_policy.csv and rewrite it (atomically, through a
+    temporary file of this process's own: runners on other tasks may start at the same time)."""
     scores = read_random_scores(results)
-    for env_id in envs:
-        if env_id not in scores:
-            scores[env_id] = random_policy_score(env_id)
-            print(f"random policy on {env_id}: {scores[env_id]:.1f}", flush=True)
+    missing = [env_id for env_id in envs if env_id not in scores]
+    if not missing:
+        return scores
+    for env_id in missing:
+        scores[env_id] = random_policy_score(env_id)
+        print(f"random policy on {env_id}: {scores[env_id]:.1f}", flush=True)
     os.makedirs(results, exist_ok=True)
     path = random_scores_file(results)
-    with open(path + ".partial", "w", newline="") as f:
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w", newline="") as f:
         f.write(f"# measured by: python benchmark/ppo_objectives.py (random_policy_score: {RANDOM_EPISODES} "
                 "episodes of uniformly random actions, env.reset(seed=i), action_space.seed(0))\n")
         f.write(f"# machine: {machine_description()}\n")
         writer = csv.writer(f)
         writer.writerow(["env_id", "score"])
         writer.writerows((e, f"{scores[e]:.2f}") for e in sorted(scores))
-    os.replace(path + ".partial", path)
+    os.replace(partial, path)
     return scores
 
 

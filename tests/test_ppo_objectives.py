@@ -89,6 +89,20 @@ def test_dry_run_tells_suite_copies_from_runs(tmp_path, monkeypatch, capsys):
     assert out[2] == "2 runs: 0 done, 1 to copy from the 1M suite, 1 to run"
 
 
+def test_random_scores_already_measured_are_neither_measured_nor_rewritten(tmp_path, monkeypatch):
+    """Two runners on other tasks start at once: neither may rewrite random_policy.csv when it has
+    their tasks (both rewriting it through one temporary name crashed one of them)."""
+    text = "# measured by: a test\nenv_id,score\nHopper-v5,16.67\nSwimmer-v5,0.80\n"
+    (tmp_path / "random_policy.csv").write_text(text)
+    monkeypatch.setattr(po, "random_policy_score", lambda env_id: pytest.fail(f"measured {env_id} again"))
+    assert po.measure_random_scores(str(tmp_path), ["Swimmer-v5"]) == {"Hopper-v5": 16.67, "Swimmer-v5": 0.8}
+    assert (tmp_path / "random_policy.csv").read_text() == text
+    monkeypatch.setattr(po, "random_policy_score", lambda env_id: 5.0)
+    po.measure_random_scores(str(tmp_path), ["Reacher-v5"])  # a missing task: measured and added
+    assert po.read_random_scores(str(tmp_path))["Reacher-v5"] == 5.0
+    assert sorted(os.listdir(tmp_path)) == ["random_policy.csv"]  # no temporary file left
+
+
 def test_report_without_a_random_score_says_what_to_run(tmp_path):
     for name in po.HEADLINE:
         for seed in po.SEEDS:
