@@ -278,7 +278,7 @@ def report(results):
     return "\n".join(lines)
 
 
-def plots(curves, envs, settings, norm, results, complete=()):
+def plots(curves, envs, settings, norm, results, complete):
     import matplotlib
 
     matplotlib.use("Agg")
