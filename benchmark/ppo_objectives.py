@@ -259,8 +259,14 @@ def report(results):
         else:  # a verdict on part of the tasks would be the paper's claim tested on other tasks
             lines.append(f"Spearman rank correlation so far: {rho:.2f}; no verdict before all {len(ENVS)} "
                          f"tasks are complete ({len(complete)} of {len(ENVS)} now).")
+    if norm:  # where the averages come from: the same normalisation, one task at a time
+        per_task = {e: normalized_scores({k: v for k, v in scores.items() if k[1] == e and k[0] in norm}, random_scores)
+                    for e in complete}  # fmt: skip
+        lines += ["", "Normalised per task (mean over seeds; the task's random policy 0, its best setting 1):", ""]
+        lines += ["| normalised, per task | " + " | ".join(complete) + " |", "|---|" + "---|" * len(complete)]
+        lines += [f"| {s} | " + " | ".join(f"{per_task[e][s]:.2f}" for e in complete) + " |" for s in settings if s in norm]
     lines += ["", "Per task, the score (mean ± std over seeds, seeds in brackets); random policy in the last row:", ""]
-    lines += ["| setting | " + " | ".join(envs) + " |", "|---|" + "---|" * len(envs)]
+    lines += ["| score (mean ± std, seeds) | " + " | ".join(envs) + " |", "|---|" + "---|" * len(envs)]
     for s in settings:
         cells = []
         for e in envs:
@@ -319,7 +325,8 @@ def plots(curves, envs, settings, norm, results, complete):
         ax.set_ylabel("normalised score")
         ax.axhline(0, color="k", lw=0.8)
         ax.legend(fontsize=8)
-        ax.set_title(f"normalised over {len(complete)} of {len(ENVS)} tasks: {', '.join(complete)}", fontsize=8)
+        tasks = f"all {len(ENVS)} tasks" if len(complete) == len(ENVS) else f"{len(complete)} of {len(ENVS)} tasks: {', '.join(complete)}"
+        ax.set_title(f"normalised over {tasks}", fontsize=8)
         fig.tight_layout()
         fig.savefig(summary, dpi=80, metadata={"Software": None})
         plt.close(fig)

@@ -16,6 +16,9 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the lines besides tables that a block copies: a target's verdict (benchmark/run.py's reports),
+# the ranking against the paper's (benchmark/ppo_objectives.py's)
+VERDICTS = ("Target ", "Ranking here: ", "Paper's ranking: ", "Spearman rank correlation")
 BLOCK = re.compile(r"(<!-- BEGIN (.+?) -->\n)(.*?)(<!-- END -->)", re.S)
 
 
@@ -33,10 +36,10 @@ def render(source):
         lines = f.read().splitlines()
     out, gap = [], False
     for line in lines:  # tables and verdicts; a blank line wherever the source had other lines between them
-        if not (line.startswith("|") or line.startswith("Target ")):
+        if not line.startswith(("|", *VERDICTS)):
             gap = True
             continue
-        if out and (gap or (line.startswith("Target ") and out[-1].startswith("|"))):
+        if out and (gap or (line.startswith(VERDICTS) and out[-1].startswith("|"))):
             out.append("")
         out.append(line)
         gap = False

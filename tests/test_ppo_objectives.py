@@ -165,6 +165,24 @@ def test_a_partial_comparison_normalises_nothing(tmp_path):
     assert not os.path.exists(tmp_path / "ppo_objectives_summary.png")
 
 
+def test_per_task_table_normalises_each_task_by_its_own_best(tmp_path):
+    """The per-task normalised table: each task's best setting is 1 there (clip on Hopper, fixed
+    KL on Swimmer), and a setting's overall score is the mean of its row."""
+    levels = {"clip_0.2": (100, 5), "adaptive_kl_0.01": (50, 0), "fixed_kl_1": (20, 10), "no_clip_no_penalty": (0, 0)}
+    for name, per_env in levels.items():
+        for env_id, level in zip(["Hopper-v5", "Swimmer-v5"], per_env):
+            for seed in po.SEEDS:
+                command = po.jobs([name], [env_id], [seed], 1_000_000)[0][3]
+                run.write_curve(run.curve_path(str(tmp_path), name, env_id, seed), command,
+                                [(5000 * i, float(level)) for i in range(1, 201)], 1.0, 1.0)
+    (tmp_path / "random_policy.csv").write_text("# measured by: a test\nenv_id,score\nHopper-v5,0.00\nSwimmer-v5,0.00\n")
+    text = po.report(str(tmp_path))
+    assert "| normalised, per task | Hopper-v5 | Swimmer-v5 |" in text
+    assert "| clip_0.2 | 1.00 | 0.50 |" in text and "| clip_0.2 | `ppo_clip.py` (its defaults) | 0.75 |" in text
+    assert "| fixed_kl_1 | 0.20 | 1.00 |" in text and "| fixed_kl_1 | `ppo_kl.py --no-adaptive --init-beta 1` | 0.60 |" in text
+    assert "| adaptive_kl_0.01 | 0.50 | 0.00 |" in text
+
+
 def test_committed_report_matches_the_committed_curves(tmp_path):
     committed = po.RESULTS
     os.symlink(run.curves_dir(committed), run.curves_dir(str(tmp_path)))
