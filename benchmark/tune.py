@@ -190,9 +190,17 @@ def work(args):
 
 
 def report(args):
+    import optuna
     from optuna.trial import TrialState
 
-    study = load_study(args)
+    missing = f"error: no study {args.script}__{args.study} in {args.storage}: run it first (without --report)"
+    if "://" not in args.storage and not os.path.exists(args.storage):
+        raise SystemExit(missing)
+    try:  # read only: create_study(load_if_exists=True) would append to the journal
+        study = optuna.load_study(study_name=f"{args.script}__{args.study}", storage=storage_of(args))
+    except KeyError:
+        raise SystemExit(missing) from None
+    args.fixed = study.user_attrs.get("fixed", args.fixed)
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
@@ -205,7 +213,32 @@ def report(args):
     print(f"best: trial {best.number}, score {best.value:.3f} (mean over {args.envs} x seeds {args.seeds} of the")
     print(f"last-{args.window} mean return / target at {args.budget} steps). For benchmark/configs.py:")
     print("    " + repr([*args.fixed, *best.user_attrs["args"]]))
+    if args.storage.endswith(".journal"):
+        write_table(args, trials, args.storage[: -len(".journal")] + ".md")
     return best
+
+
+def write_table(args, trials, path):
+    """Every trial of the study, best first, as a markdown table beside its journal (README copies it)."""
+    from optuna.trial import TrialState
+
+    runs = [(e, s) for e in args.envs for s in args.seeds]
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value)
+    rest = [t for t in trials if t.state != TrialState.COMPLETE]
+    lines = [f"# Optuna study {args.script}__{args.study}", "",
+             f"Rebuilt by `python benchmark/tune.py --script {args.script} --envs {' '.join(args.envs)} --seeds "
+             f"{' '.join(map(str, args.seeds))} --budget {args.budget} --study {args.study} --report` from the journal.",
+             f"Fixed arguments: `{shlex.join(args.fixed)}`. Score: the mean over the runs of the last-{args.window} "
+             "mean return divided by the task's target (benchmark/run.py).", "",
+             "| trial | state | score | " + " | ".join(f"{e} seed {s}" for e, s in runs) + " | arguments |",
+             "|---|---|---|" + "---|" * len(runs) + "---|"]  # fmt: skip
+    for t in done + rest:
+        value = f"{t.value:.3f}" if t.state == TrialState.COMPLETE else "–"
+        cells = [t.user_attrs.get(f"score {e} seed {s}") for e, s in runs]
+        cells = [f"{c:.3f}" if c is not None else "–" for c in cells]
+        lines.append(f"| {t.number} | {t.state.name.lower()} | {value} | " + " | ".join(cells) + f" | `{shlex.join(t.user_attrs.get('args', []))}` |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -238,7 +271,14 @@ def main(argv=None):
     if not args.report:
         print(f"tuning {args.script} on {args.envs} x seeds {args.seeds} at {args.budget} steps: {args.trials} trials, "
               f"{args.workers} worker(s); study {args.storage}; {machine_description()}", flush=True)  # fmt: skip
-        load_study(args)  # create it once, before the workers race to
+        study = load_study(args)  # create it once, before the workers race to
+        stored = study.user_attrs.get("fixed")  # the fixed arguments, for a report after configs.py changes
+        if stored is None:
+            study.set_user_attr("fixed", args.fixed)
+        elif stored != args.fixed:  # trials of one study must differ only in the sampled setting
+            raise SystemExit(f"error: study {study.study_name} ran its trials with the fixed arguments "
+                             f"'{shlex.join(stored)}', not '{shlex.join(args.fixed)}': pass those after --, or "
+                             "name another --study")  # fmt: skip
         start = time.time()
         if args.executor == "processes":
             with ProcessPoolExecutor(args.workers) as pool:

@@ -2,6 +2,7 @@
 resumes from its journal without repeating trials, a pruned run is killed, and the best
 setting is printed as configs.py arguments."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -31,6 +32,15 @@ def test_tiny_study_resumes_and_prints_the_best_setting(tmp_path):
     assert "3 complete, 0 pruned, 3 in all" in report
     best = report.splitlines()[-1].strip()
     assert best.startswith("['--batch-size', '500', '--learning-rate', '0.0")  # --fixed, then the sample
+    rows = [r for r in (tmp_path / "study.md").read_text().splitlines() if r.startswith("| ") and r[2].isdigit()]
+    assert len(rows) == 3 and all("| complete |" in r for r in rows)  # the table beside the journal
+    scores = [float(r.split(" | ")[2]) for r in rows]
+    assert scores == sorted(scores, reverse=True)  # best first: the setting printed as the best
+    assert rows[0].endswith(f"| `--learning-rate {ast.literal_eval(best)[-1]}` |")
+    assert all(r.split(" | ")[3] == r.split(" | ")[2] for r in rows)  # one run: its score is the trial's
+    other = [sys.executable, TUNE, *map(str, TINY), "--trials", 4, "--storage", journal, "--", "--batch-size", "400"]
+    proc = subprocess.run(list(map(str, other)), capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 1 and "ran its trials with the fixed arguments '--batch-size 500'" in proc.stderr
     import optuna
 
     study = optuna.load_study(study_name="reinforce__default", storage=tune.storage_of(type("A", (), {"storage": str(journal)})))
@@ -53,3 +63,22 @@ def test_pruned_run_is_killed_and_reported(tmp_path):
     (tmp_path / "b").mkdir()
     run_dir = tune.run_with_progress([*command[:5], "3000", *command[6:]], str(tmp_path / "b"), lambda s, r: False)
     assert os.path.isdir(run_dir)
+
+
+def test_committed_trial_tables_match_their_journals(tmp_path):
+    """Each committed benchmark/results/tune/*.md is what its own 'Rebuilt by' command prints from
+    the committed journal (a table typed by hand, or a journal changed since, fails)."""
+    import glob
+    import shlex
+    import shutil
+
+    tables = sorted(glob.glob(os.path.join(REPO, "benchmark", "results", "tune", "*.md")))
+    assert tables, "no committed study table"
+    for table in tables:
+        text = open(table).read()
+        command = shlex.split(text.split("Rebuilt by `", 1)[1].split("`", 1)[0])
+        assert command[:2] == ["python", "benchmark/tune.py"] and "--report" in command
+        journal = tmp_path / os.path.basename(table).replace(".md", ".journal")
+        shutil.copy(table.replace(".md", ".journal"), journal)
+        tune.main([*command[2:], "--storage", str(journal)])
+        assert journal.with_suffix(".md").read_text() == text, f"rebuild {table} with its 'Rebuilt by' command"
