@@ -93,6 +93,18 @@ def space_tiny(trial):
 SPACES = {"a2c": space_a2c_envs, "a3c": space_a3c, "reinforce": space_reinforce, "tiny": space_tiny}
 
 
+def merged(fixed, setting):
+    """fixed + setting, without the options of fixed that setting sets again (with their values)."""
+    names = {a for a in setting if a.startswith("--")}
+    out, skipping = [], False
+    for a in fixed:
+        if a.startswith("--"):
+            skipping = a in names
+        if not skipping:
+            out.append(a)
+    return [*out, *setting]
+
+
 def normaliser(script, env_id):
     """The score's unit: the suite's target of (script, env_id), or 1 where it has none."""
     from benchmark.run import TARGETS
@@ -127,7 +139,7 @@ def objective(trial, args):
     scores = []
     for i, (env_id, seed) in enumerate((e, s) for e in args.envs for s in args.seeds):
         scale = normaliser(args.script, env_id)
-        command = script_command(args.script, env_id, seed, args.budget, [*args.fixed, *setting])
+        command = script_command(args.script, env_id, seed, args.budget, merged(args.fixed, setting))
 
         def report(step, mean_return, offset=i * args.budget, scale=scale):
             trial.report(mean_return / scale, offset + step)
@@ -156,10 +168,14 @@ def storage_of(args):
     return JournalStorage(JournalFileBackend(args.storage))
 
 
-def load_study(args):
+def load_study(args, worker=0, start=0):
+    """The study, its sampler seeded by (--sampler-seed, worker, trials in the study at the start):
+    workers sharing a study, or a resumed one, draw their random trials from streams of their own
+    (with one seed for all, every worker drew the same settings)."""
     import optuna
 
-    sampler = optuna.samplers.TPESampler(seed=args.sampler_seed, n_startup_trials=args.startup_trials)
+    seed = int(np.random.SeedSequence([args.sampler_seed, worker, start]).generate_state(1)[0])
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=args.startup_trials)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=args.budget // 4)
     return optuna.create_study(
         study_name=f"{args.script}__{args.study}",
@@ -177,12 +193,12 @@ def counted(study):
     return [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
 
 
-def work(args):
+def work(args, worker=0, start=0):
     """One worker: run trials until the study holds --trials complete or pruned ones."""
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    study = load_study(args)
+    study = load_study(args, worker, start)
     done = MaxTrialsCallback(args.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
     if len(counted(study)) < args.trials:
         study.optimize(lambda t: objective(t, args), callbacks=[done], catch=(RuntimeError,))
@@ -212,7 +228,7 @@ def report(args):
     best = max(complete, key=lambda t: t.value)
     print(f"best: trial {best.number}, score {best.value:.3f} (mean over {args.envs} x seeds {args.seeds} of the")
     print(f"last-{args.window} mean return / target at {args.budget} steps). For benchmark/configs.py:")
-    print("    " + repr([*args.fixed, *best.user_attrs["args"]]))
+    print("    " + repr(merged(args.fixed, best.user_attrs["args"])))
     if args.storage.endswith(".journal"):
         write_table(args, trials, args.storage[: -len(".journal")] + ".md")
     return best
@@ -234,9 +250,10 @@ def write_table(args, trials, path):
              "|---|---|---|" + "---|" * len(runs) + "---|"]  # fmt: skip
     for t in done + rest:
         value = f"{t.value:.3f}" if t.state == TrialState.COMPLETE else "–"
+        state = "unfinished" if t.state == TrialState.RUNNING else t.state.name.lower()  # or stopped by a kill
         cells = [t.user_attrs.get(f"score {e} seed {s}") for e, s in runs]
         cells = [f"{c:.3f}" if c is not None else "–" for c in cells]
-        lines.append(f"| {t.number} | {t.state.name.lower()} | {value} | " + " | ".join(cells) + f" | `{shlex.join(t.user_attrs.get('args', []))}` |")
+        lines.append(f"| {t.number} | {state} | {value} | " + " | ".join(cells) + f" | `{shlex.join(t.user_attrs.get('args', []))}` |")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -279,10 +296,11 @@ def main(argv=None):
             raise SystemExit(f"error: study {study.study_name} ran its trials with the fixed arguments "
                              f"'{shlex.join(stored)}', not '{shlex.join(args.fixed)}': pass those after --, or "
                              "name another --study")  # fmt: skip
+        existing = len(study.get_trials(deepcopy=False))  # with the worker's index, seeds its sampler
         start = time.time()
         if args.executor == "processes":
             with ProcessPoolExecutor(args.workers) as pool:
-                list(pool.map(work, [args] * args.workers))
+                list(pool.map(work, [args] * args.workers, range(args.workers), [existing] * args.workers))
         else:
             import submitit
 
@@ -291,7 +309,7 @@ def main(argv=None):
             executor.update_parameters(timeout_min=24 * 60, cpus_per_task=1)
             if args.executor == "slurm" and args.slurm_partition:
                 executor.update_parameters(slurm_partition=args.slurm_partition)
-            jobs = [executor.submit(work, args) for _ in range(args.workers)]
+            jobs = [executor.submit(work, args, i, existing) for i in range(args.workers)]
             [job.result() for job in jobs]
         print(f"{time.time() - start:.0f} s", flush=True)
     report(args)

@@ -2,6 +2,7 @@
 resumes from its journal without repeating trials, a pruned run is killed, and the best
 setting is printed as configs.py arguments."""
 
+import argparse
 import ast
 import os
 import subprocess
@@ -82,3 +83,25 @@ def test_committed_trial_tables_match_their_journals(tmp_path):
         shutil.copy(table.replace(".md", ".journal"), journal)
         tune.main([*command[2:], "--storage", str(journal)])
         assert journal.with_suffix(".md").read_text() == text, f"rebuild {table} with its 'Rebuilt by' command"
+
+
+def test_workers_and_resumed_studies_sample_streams_of_their_own(tmp_path):
+    """Two workers of one study, or a study resumed, must not draw the same random settings (with
+    one sampler seed for all, the two workers of the first a2c study ran each setting twice); one
+    worker of one start draws the same ones again (the study is reproducible)."""
+    args = argparse.Namespace(script="reinforce", study="s", budget=3000, sampler_seed=0, startup_trials=8,
+                              storage=str(tmp_path / "s.journal"))
+
+    def first_draw(worker, existing):
+        return tune.load_study(args, worker, existing).ask().suggest_float("x", 0.0, 1.0)
+
+    draws = [first_draw(0, 0), first_draw(1, 0), first_draw(0, 5)]  # two workers; a resume after 5 trials
+    assert len(set(draws)) == 3, draws
+    assert first_draw(0, 0) == draws[0]
+
+
+def test_the_setting_replaces_the_fixed_options_it_sets_again():
+    fixed = ["--num-envs", "1", "--normalize-obs", "--gae-lambda", "0.9", "--clip", "-0.5"]
+    assert tune.merged(fixed, ["--num-envs", "2", "--clip", "-1.0"]) == [
+        "--normalize-obs", "--gae-lambda", "0.9", "--num-envs", "2", "--clip", "-1.0"]
+    assert tune.merged(fixed, []) == fixed
