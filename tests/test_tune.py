@@ -38,7 +38,7 @@ def test_tiny_study_resumes_and_prints_the_best_setting(tmp_path):
     scores = [float(r.split(" | ")[2]) for r in rows]
     assert scores == sorted(scores, reverse=True)  # best first: the setting printed as the best
     assert rows[0].endswith(f"| `--learning-rate {ast.literal_eval(best)[-1]}` |")
-    assert all(r.split(" | ")[3] == r.split(" | ")[2] for r in rows)  # one run: its score is the trial's
+    assert all(r.split(" | ")[2] == r.split(" | ")[3] == r.split(" | ")[4] for r in rows)  # one run: score = lowest = its own
     other = [sys.executable, TUNE, *map(str, TINY), "--trials", 4, "--storage", journal, "--", "--batch-size", "400"]
     proc = subprocess.run(list(map(str, other)), capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 1 and "ran its trials with the fixed arguments '--batch-size 500'" in proc.stderr
@@ -105,3 +105,19 @@ def test_the_setting_replaces_the_fixed_options_it_sets_again():
     assert tune.merged(fixed, ["--num-envs", "2", "--clip", "-1.0"]) == [
         "--normalize-obs", "--gae-lambda", "0.9", "--num-envs", "2", "--clip", "-1.0"]
     assert tune.merged(fixed, []) == fixed
+
+
+def test_trial_table_gives_each_run_and_the_lowest(tmp_path):
+    """A trial's mean over tasks can hide a task below its target: the table shows each run's
+    score and the lowest of them."""
+    from optuna.trial import TrialState, create_trial
+
+    runs = {"score HalfCheetah-v5 seed 1": 2.5, "score Hopper-v5 seed 1": 0.3}
+    trials = [create_trial(state=TrialState.COMPLETE, value=1.4, user_attrs={**runs, "args": ["--x", "1"]}),
+              create_trial(state=TrialState.PRUNED, user_attrs={"args": ["--x", "2"]})]
+    trials[0].number, trials[1].number = 0, 1
+    args = argparse.Namespace(script="a2c", study="s", envs=["HalfCheetah-v5", "Hopper-v5"], seeds=[1], budget=10,
+                              fixed=[], window=100)
+    tune.write_table(args, trials, str(tmp_path / "t.md"))
+    rows = (tmp_path / "t.md").read_text().splitlines()[-2:]
+    assert rows == ["| 0 | complete | 1.400 | 0.300 | 2.500 | 0.300 | `--x 1` |", "| 1 | pruned | – | – | – | – | `--x 2` |"]
