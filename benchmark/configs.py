@@ -45,22 +45,25 @@ PPO_CARTPOLE = [
 A2C_MUJOCO = ["--num-envs", "2", "--learning-rate", "0.00118", "--num-steps", "32", "--gae-lambda", "0.95",
               "--ent-coef", "0.001", "--vf-coef", "1.0", "--max-grad-norm", "5.0", "--log-std-init", "-1.0"]  # fmt: skip
 
-# MuJoCo for A3C: A2C's MuJoCo setting before its study (rl-baselines3-zoo's; each worker steps
-# one environment); A3C has had no study yet. Probe,
-# HalfCheetah-v5 seed 1, 2 workers, mean of the last 100 episodes at 300k steps: the defaults
-# of then (t_max 5, 7e-4) 35; this setting 790. Measured with:
+# MuJoCo for A3C: the A2C study's setting carried over per worker (each worker steps one
+# environment), RMSProp 5.9e-4; the probe below chose it (A3C has had no study of its own).
+# Before it, A2C's MuJoCo setting of before its study (rl-baselines3-zoo's: t_max 8, lambda 0.9,
+# value coefficient 0.4, no entropy bonus). Its probe, HalfCheetah-v5 seed 1, 2 workers, mean of
+# the last 100 episodes at 300k steps: the defaults of then (t_max 5, 7e-4) 35; that setting
+# 790. Measured with:
 #   python benchmark/run.py --algos a3c --envs HalfCheetah-v5 --seeds 1 --total-timesteps 300000
 #   --results /tmp/probe --workers 1 -- <the probe's arguments>
 # Probe, after the A2C study: A2C's new setting carried over per worker (t_max 32, lambda 0.95,
 # value coefficient 1.0, entropy 0.001, clip 5.0, log-std -1.0), with RMSProp 5.9e-4 (A2C's
 # 1.18e-3 per 64 transitions, halved for a step per worker segment of 32), seed 1 at 1M, mean of
-# the last 100 episodes: HalfCheetah 2063, Hopper 2146, Walker2d 1735 (this setting's recorded
-# seed 1 in mujoco_1m.csv: 980.5, 312.1, 276.9). Not adopted yet: the suite's nine A3C runs
-# must be re-recorded with it in the same commit. Measured with:
+# the last 100 episodes: HalfCheetah 2063, Hopper 2146, Walker2d 1735 (the setting before it,
+# seed 1: 980.5, 312.1, 276.9); adopted, and the suite's nine A3C runs re-recorded with it.
+# Measured with:
 #   python benchmark/run.py --algos a3c --envs HalfCheetah-v5 Hopper-v5 Walker2d-v5 --seeds 1
 #   --results /tmp/probe_a3c --workers 1 -- --num-steps 32 --gae-lambda 0.95 --ent-coef 0.001
 #   --vf-coef 1.0 --max-grad-norm 5.0 --log-std-init -1.0 --learning-rate 0.00059
-A3C_MUJOCO = ["--num-workers", "2", "--num-steps", "8", "--gae-lambda", "0.9", "--vf-coef", "0.4", "--ent-coef", "0.0"]
+A3C_MUJOCO = ["--num-workers", "2", "--num-steps", "32", "--gae-lambda", "0.95", "--ent-coef", "0.001", "--vf-coef", "1.0",
+              "--max-grad-norm", "5.0", "--log-std-init", "-1.0", "--learning-rate", "0.00059"]  # fmt: skip
 
 # MuJoCo for REINFORCE: observations normalised by running statistics (--normalize-obs). The
 # default is raw observations, because with normalised ones CartPole-v1 seed 5 never reached 475
