@@ -24,7 +24,9 @@ benchmark/results/tune/<script>__<study>.journal; an sqlite:/// URL works too). 
 resumes: the next call runs only the trials still missing from --trials (complete or pruned
 ones count). Several processes share it: --workers local processes, or one submitit job per
 worker (--executor slurm; --executor local runs the same jobs on this machine). At the end,
-the best setting is printed as the arguments to put in benchmark/configs.py.
+the best setting is printed as the arguments to put in benchmark/configs.py. With
+--enqueue-fixed, a new study's first trial is the fixed arguments' own values of the searched
+options (configs.py's current setting), so that its table shows where that setting stands.
 """
 
 import argparse
@@ -103,6 +105,36 @@ def merged(fixed, setting):
         if not skipping:
             out.append(a)
     return [*out, *setting]
+
+
+def fixed_params(fixed, space):
+    """The values the fixed arguments give the search space's parameters, as Optuna params (an
+    option --num-steps is the parameter num_steps; a flag --x / --no-x is True / False). A study
+    started with --enqueue-fixed runs them as its first trial: configs.py's current setting then
+    stands in the trial table beside the settings the search finds."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    probe = optuna.create_study().ask()  # in memory: only to read the space's parameters
+    space(probe)
+    params = {}
+    for name, dist in probe.distributions.items():
+        flag = "--" + name.replace("_", "-")
+        if flag in fixed or "--no-" + flag[2:] in fixed:
+            if isinstance(dist, CategoricalDistribution) and all(isinstance(c, bool) for c in dist.choices):
+                params[name] = flag in fixed
+                continue
+            value = fixed[fixed.index(flag) + 1] if flag in fixed else None
+            if isinstance(dist, CategoricalDistribution):
+                match = [c for c in dist.choices if value is not None and float(c) == float(value)]
+                if not match:
+                    raise SystemExit(f"error: --enqueue-fixed: {flag} {value} is not one of the search space's "
+                                     f"{list(dist.choices)}; drop --enqueue-fixed or change {flag}")  # fmt: skip
+                params[name] = match[0]
+            else:
+                params[name] = float(value)
+    return params
 
 
 def normaliser(script, env_id):
@@ -281,6 +313,8 @@ def main(argv=None):
     parser.add_argument("--sampler-seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=10, help="trials listed by --report")
     parser.add_argument("--report", action="store_true", help="print the study and its best setting only")
+    parser.add_argument("--enqueue-fixed", action="store_true",
+                        help="a new study's first trial: the fixed arguments' own values of the searched options")
     args = parser.parse_args(argv)
     args.fixed = fixed if fixed is not None else script_args(args.script, args.envs[0])
     args.storage = args.storage or os.path.join(REPO, "benchmark", "results", "tune", f"{args.script}__{args.study}.journal")
@@ -290,10 +324,13 @@ def main(argv=None):
     if not args.report:
         print(f"tuning {args.script} on {args.envs} x seeds {args.seeds} at {args.budget} steps: {args.trials} trials, "
               f"{args.workers} worker(s); study {args.storage}; {machine_description()}", flush=True)  # fmt: skip
+        first = fixed_params(args.fixed, SPACES[args.space or args.script]) if args.enqueue_fixed else None
         study = load_study(args)  # create it once, before the workers race to
         stored = study.user_attrs.get("fixed")  # the fixed arguments, for a report after configs.py changes
         if stored is None:
             study.set_user_attr("fixed", args.fixed)
+            if first is not None:
+                study.enqueue_trial(first)
         elif stored != args.fixed:  # trials of one study must differ only in the sampled setting
             raise SystemExit(f"error: study {study.study_name} ran its trials with the fixed arguments "
                              f"'{shlex.join(stored)}', not '{shlex.join(args.fixed)}': pass those after --, or "

@@ -121,3 +121,27 @@ def test_trial_table_gives_each_run_and_the_lowest(tmp_path):
     tune.write_table(args, trials, str(tmp_path / "t.md"))
     rows = (tmp_path / "t.md").read_text().splitlines()[-2:]
     assert rows == ["| 0 | complete | 1.400 | 0.300 | 2.500 | 0.300 | `--x 1` |", "| 1 | pruned | – | – | – | – | `--x 2` |"]
+
+
+def test_enqueue_fixed_runs_the_fixed_setting_first(tmp_path):
+    """--enqueue-fixed puts configs.py's current values of the searched options in the study as its
+    first trial (a flag is True or False, a number matches its choice); a value outside the space
+    is a one-line error before any journal is written."""
+    import optuna
+
+    fixed = ["--normalize-obs", "--learning-rate", "0.00482", "--batch-size", "4000", "--num-envs", "4", "--norm-adv"]
+    assert tune.fixed_params(fixed, tune.space_reinforce) == {
+        "norm_adv": True, "learning_rate": 0.00482, "batch_size": 4000, "num_envs": 4}
+    assert tune.fixed_params(["--no-norm-adv"], tune.space_reinforce) == {"norm_adv": False}
+    assert tune.fixed_params(["--num-steps", "32.0", "--vf-coef", "1"], tune.space_a3c) == {"num_steps": 32, "vf_coef": 1.0}
+    journal = tmp_path / "s.journal"
+    try:
+        tune.main([*TINY, "--trials", "0", "--storage", str(journal), "--enqueue-fixed", "--", "--learning-rate", "0.5"])
+        raise AssertionError("a fixed value outside the space was accepted")
+    except SystemExit as e:
+        assert "--learning-rate 0.5 is not one of the search space's [0.001, 0.01]" in str(e)
+    assert not journal.exists()
+    tune.main([*TINY, "--trials", "0", "--storage", str(journal), "--enqueue-fixed", "--", "--learning-rate", "1e-2"])
+    study = optuna.load_study(study_name="reinforce__default", storage=tune.storage_of(argparse.Namespace(storage=str(journal))))
+    # the only trial so far: waiting for a worker, with the fixed value (Optuna's record of an enqueued trial)
+    assert [(t.state.name, t.system_attrs.get("fixed_params")) for t in study.trials] == [("WAITING", {"learning_rate": 0.01})]
