@@ -275,7 +275,8 @@ def write_table(args, trials, path):
     rest = [t for t in trials if t.state != TrialState.COMPLETE]
     lines = [f"# Optuna study {args.script}__{args.study}", "",
              f"Rebuilt by `python benchmark/tune.py --script {args.script} --envs {' '.join(args.envs)} --seeds "
-             f"{' '.join(map(str, args.seeds))} --budget {args.budget} --study {args.study} --report` from the journal.",
+             f"{' '.join(map(str, args.seeds))} --budget {args.budget} --study {args.study}"
+             f"{f' --window {args.window}' if args.window != 100 else ''} --report` from the journal.",
              f"Fixed arguments: `{shlex.join(args.fixed)}`. Score: the mean over the runs of the last-{args.window} "
              "mean return divided by the task's target (benchmark/run.py).", "",
              "| trial | state | score | lowest | " + " | ".join(f"{e} seed {s}" for e, s in runs) + " | arguments |",

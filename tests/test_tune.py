@@ -35,6 +35,7 @@ def test_tiny_study_resumes_and_prints_the_best_setting(tmp_path):
     assert best.startswith("['--batch-size', '500', '--learning-rate', '0.0")  # --fixed, then the sample
     rows = [r for r in (tmp_path / "study.md").read_text().splitlines() if r.startswith("| ") and r[2].isdigit()]
     assert len(rows) == 3 and all("| complete |" in r for r in rows)  # the table beside the journal
+    assert "--window 20 --report` from the journal" in (tmp_path / "study.md").read_text()  # its rebuild command
     scores = [float(r.split(" | ")[2]) for r in rows]
     assert scores == sorted(scores, reverse=True)  # best first: the setting printed as the best
     assert rows[0].endswith(f"| `--learning-rate {ast.literal_eval(best)[-1]}` |")
