@@ -144,6 +144,13 @@ def normaliser(script, env_id):
     return TARGETS.get(script, {}).get(env_id, 1.0)
 
 
+def study_score(scores, cap=None):
+    """A trial's value: the mean over its runs of return / target, each first capped at --cap.
+    Uncapped, one task far above its target can outweigh another below it; with cap 1 a task adds
+    nothing past its target, so the search ranks settings by the tasks still below theirs."""
+    return float(np.mean([s if cap is None else min(s, cap) for s in scores]))
+
+
 def run_with_progress(command, workdir, report):
     """Run one script command in workdir; report(step, trailing mean) for each progress line.
     report returns True to stop the run (pruned): then None is returned, else the run dir."""
@@ -185,7 +192,7 @@ def objective(trial, args):
         score = float(np.mean(returns[-args.window :])) / scale if returns else float("nan")
         trial.set_user_attr(f"score {env_id} seed {seed}", score)
         scores.append(score)
-    return float(np.mean(scores))
+    return study_score(scores, args.cap)
 
 
 def storage_of(args):
@@ -249,6 +256,7 @@ def report(args):
     except KeyError:
         raise SystemExit(missing) from None
     args.fixed = study.user_attrs.get("fixed", args.fixed)
+    args.cap = study.user_attrs.get("cap", args.cap)
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
@@ -259,7 +267,8 @@ def report(args):
         return None
     best = max(complete, key=lambda t: t.value)
     print(f"best: trial {best.number}, score {best.value:.3f} (mean over {args.envs} x seeds {args.seeds} of the")
-    print(f"last-{args.window} mean return / target at {args.budget} steps). For benchmark/configs.py:")
+    capped = f", each capped at {args.cap}" if args.cap is not None else ""
+    print(f"last-{args.window} mean return / target at {args.budget} steps{capped}). For benchmark/configs.py:")
     print("    " + repr(merged(args.fixed, best.user_attrs["args"])))
     if args.storage.endswith(".journal"):
         write_table(args, trials, args.storage[: -len(".journal")] + ".md")
@@ -278,7 +287,8 @@ def write_table(args, trials, path):
              f"{' '.join(map(str, args.seeds))} --budget {args.budget} --study {args.study}"
              f"{f' --window {args.window}' if args.window != 100 else ''} --report` from the journal.",
              f"Fixed arguments: `{shlex.join(args.fixed)}`. Score: the mean over the runs of the last-{args.window} "
-             "mean return divided by the task's target (benchmark/run.py).", "",
+             "mean return divided by the task's target (benchmark/run.py)"
+             + (f", each capped at {args.cap} (the runs' own columns are not)." if args.cap is not None else "."), "",
              "| trial | state | score | lowest | " + " | ".join(f"{e} seed {s}" for e, s in runs) + " | arguments |",
              "|---|---|---|---|" + "---|" * len(runs) + "---|"]  # fmt: skip
     for t in done + rest:
@@ -314,6 +324,8 @@ def main(argv=None):
     parser.add_argument("--sampler-seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=10, help="trials listed by --report")
     parser.add_argument("--report", action="store_true", help="print the study and its best setting only")
+    parser.add_argument("--cap", type=float, default=None,
+                        help="cap each run's return / target at this before the mean (1: past the target adds nothing)")
     parser.add_argument("--enqueue-fixed", action="store_true",
                         help="a new study's first trial: the fixed arguments' own values of the searched options")
     args = parser.parse_args(argv)
@@ -330,12 +342,16 @@ def main(argv=None):
         stored = study.user_attrs.get("fixed")  # the fixed arguments, for a report after configs.py changes
         if stored is None:
             study.set_user_attr("fixed", args.fixed)
+            study.set_user_attr("cap", args.cap)
             if first is not None:
                 study.enqueue_trial(first)
         elif stored != args.fixed:  # trials of one study must differ only in the sampled setting
             raise SystemExit(f"error: study {study.study_name} ran its trials with the fixed arguments "
                              f"'{shlex.join(stored)}', not '{shlex.join(args.fixed)}': pass those after --, or "
                              "name another --study")  # fmt: skip
+        if study.user_attrs.get("cap") != args.cap:  # one score for all the trials of a study
+            raise SystemExit(f"error: study {study.study_name} scores its trials with --cap "
+                             f"{study.user_attrs.get('cap')}, not {args.cap}: pass that, or name another --study")
         existing = len(study.get_trials(deepcopy=False))  # with the worker's index, seeds its sampler
         start = time.time()
         if args.executor == "processes":

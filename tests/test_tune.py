@@ -118,7 +118,7 @@ def test_trial_table_gives_each_run_and_the_lowest(tmp_path):
               create_trial(state=TrialState.PRUNED, user_attrs={"args": ["--x", "2"]})]
     trials[0].number, trials[1].number = 0, 1
     args = argparse.Namespace(script="a2c", study="s", envs=["HalfCheetah-v5", "Hopper-v5"], seeds=[1], budget=10,
-                              fixed=[], window=100)
+                              fixed=[], window=100, cap=None)
     tune.write_table(args, trials, str(tmp_path / "t.md"))
     rows = (tmp_path / "t.md").read_text().splitlines()[-2:]
     assert rows == ["| 0 | complete | 1.400 | 0.300 | 2.500 | 0.300 | `--x 1` |", "| 1 | pruned | – | – | – | – | `--x 2` |"]
@@ -146,3 +146,21 @@ def test_enqueue_fixed_runs_the_fixed_setting_first(tmp_path):
     study = optuna.load_study(study_name="reinforce__default", storage=tune.storage_of(argparse.Namespace(storage=str(journal))))
     # the only trial so far: waiting for a worker, with the fixed value (Optuna's record of an enqueued trial)
     assert [(t.state.name, t.system_attrs.get("fixed_params")) for t in study.trials] == [("WAITING", {"learning_rate": 0.01})]
+
+
+def test_cap_ranks_by_the_tasks_below_their_target(tmp_path):
+    """--cap 1: a task past its target adds nothing to the score, so a setting far above target on
+    one task does not outrank one that lifts another task towards its target; a study keeps its cap
+    and refuses a resume scored another way."""
+    assert tune.study_score([2.5, 0.3]) > tune.study_score([1.2, 0.9])  # the mean: one task outweighs
+    assert tune.study_score([2.5, 0.3], cap=1) == 0.65 < tune.study_score([1.2, 0.9], cap=1) == 0.95
+    journal = tmp_path / "s.journal"
+    tune.main([*TINY, "--trials", "0", "--storage", str(journal), "--cap", "1", "--", "--batch-size", "500"])
+    try:
+        tune.main([*TINY, "--trials", "0", "--storage", str(journal), "--", "--batch-size", "500"])
+        raise AssertionError("a resume with another score was accepted")
+    except SystemExit as e:
+        assert "scores its trials with --cap 1.0, not None" in str(e)
+    args = argparse.Namespace(script="a2c", study="s", envs=["Hopper-v5"], seeds=[1], budget=10, fixed=[], window=100, cap=1.0)
+    tune.write_table(args, [], str(tmp_path / "t.md"))
+    assert "target (benchmark/run.py), each capped at 1.0" in (tmp_path / "t.md").read_text()
