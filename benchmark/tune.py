@@ -144,11 +144,16 @@ def normaliser(script, env_id):
     return TARGETS.get(script, {}).get(env_id, 1.0)
 
 
-def study_score(scores, cap=None):
-    """A trial's value: the mean over its runs of return / target, each first capped at --cap.
-    Uncapped, one task far above its target can outweigh another below it; with cap 1 a task adds
+def capped(score, cap=None):
+    """return / target capped at --cap, in a trial's value and in the curve its pruning reads:
+    uncapped, one task far above its target can outweigh another below it; with cap 1 a task adds
     nothing past its target, so the search ranks settings by the tasks still below theirs."""
-    return float(np.mean([s if cap is None else min(s, cap) for s in scores]))
+    return score if cap is None else min(score, cap)
+
+
+def study_score(scores, cap=None):
+    """A trial's value: the mean over its runs of return / target, each capped at --cap."""
+    return float(np.mean([capped(s, cap) for s in scores]))
 
 
 def run_with_progress(command, workdir, report):
@@ -181,7 +186,7 @@ def objective(trial, args):
         command = script_command(args.script, env_id, seed, args.budget, merged(args.fixed, setting))
 
         def report(step, mean_return, offset=i * args.budget, scale=scale):
-            trial.report(mean_return / scale, offset + step)
+            trial.report(capped(mean_return / scale, args.cap), offset + step)
             return trial.should_prune()
 
         with tempfile.TemporaryDirectory() as workdir:

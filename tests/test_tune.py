@@ -164,3 +164,24 @@ def test_cap_ranks_by_the_tasks_below_their_target(tmp_path):
     args = argparse.Namespace(script="a2c", study="s", envs=["Hopper-v5"], seeds=[1], budget=10, fixed=[], window=100, cap=1.0)
     tune.write_table(args, [], str(tmp_path / "t.md"))
     assert "target (benchmark/run.py), each capped at 1.0" in (tmp_path / "t.md").read_text()
+
+
+def test_the_pruned_curve_is_capped_like_the_score(tmp_path, monkeypatch):
+    """With --cap, the progress a trial reports to the pruner is capped too (else a setting far
+    past one task's target early on would keep a trial that the capped score ranks low)."""
+    import optuna
+
+    def fake_run(command, workdir, report):
+        report(1000, 2500.0)  # Hopper-v5 at 2500 against the a2c target 1200
+        return workdir
+
+    monkeypatch.setattr(tune, "run_with_progress", fake_run)
+    monkeypatch.setattr(tune, "read_scalars", lambda run_dir: [(0, 2500.0)])
+    study = optuna.create_study(direction="maximize")
+    for cap in (1.0, None):
+        args = argparse.Namespace(space=None, script="a2c", envs=["Hopper-v5"], seeds=[1], budget=10, fixed=[],
+                                  window=100, cap=cap)
+        trial = study.ask()
+        study.tell(trial, tune.objective(trial, args))
+    assert [(t.value, t.intermediate_values) for t in study.trials] == [
+        (1.0, {1000: 1.0}), (2500 / 1200, {1000: 2500 / 1200})]
