@@ -132,8 +132,11 @@ def fixed_params(fixed, space):
                     raise SystemExit(f"error: --enqueue-fixed: {flag} {value} is not one of the search space's "
                                      f"{list(dist.choices)}; drop --enqueue-fixed or change {flag}")  # fmt: skip
                 params[name] = match[0]
-            else:
+            elif dist.low <= float(value) <= dist.high:
                 params[name] = float(value)
+            else:
+                raise SystemExit(f"error: --enqueue-fixed: {flag} {value} is outside the search space's "
+                                 f"[{dist.low}, {dist.high}]; drop --enqueue-fixed or change {flag}")  # fmt: skip
     return params
 
 
@@ -272,8 +275,8 @@ def report(args):
         return None
     best = max(complete, key=lambda t: t.value)
     print(f"best: trial {best.number}, score {best.value:.3f} (mean over {args.envs} x seeds {args.seeds} of the")
-    capped = f", each capped at {args.cap}" if args.cap is not None else ""
-    print(f"last-{args.window} mean return / target at {args.budget} steps{capped}). For benchmark/configs.py:")
+    cap_note = f", each capped at {args.cap}" if args.cap is not None else ""
+    print(f"last-{args.window} mean return / target at {args.budget} steps{cap_note}). For benchmark/configs.py:")
     print("    " + repr(merged(args.fixed, best.user_attrs["args"])))
     if args.storage.endswith(".journal"):
         write_table(args, trials, args.storage[: -len(".journal")] + ".md")
@@ -355,8 +358,12 @@ def main(argv=None):
                              f"'{shlex.join(stored)}', not '{shlex.join(args.fixed)}': pass those after --, or "
                              "name another --study")  # fmt: skip
         if study.user_attrs.get("cap") != args.cap:  # one score for all the trials of a study
-            raise SystemExit(f"error: study {study.study_name} scores its trials with --cap "
-                             f"{study.user_attrs.get('cap')}, not {args.cap}: pass that, or name another --study")
+
+            def said(cap):
+                return "no --cap" if cap is None else f"--cap {cap}"
+
+            raise SystemExit(f"error: study {study.study_name} scores its trials with {said(study.user_attrs.get('cap'))}, "
+                             f"this call with {said(args.cap)}: pass the study's, or name another --study")
         existing = len(study.get_trials(deepcopy=False))  # with the worker's index, seeds its sampler
         start = time.time()
         if args.executor == "processes":

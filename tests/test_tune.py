@@ -134,6 +134,11 @@ def test_enqueue_fixed_runs_the_fixed_setting_first(tmp_path):
     assert tune.fixed_params(fixed, tune.space_reinforce) == {
         "norm_adv": True, "learning_rate": 0.00482, "batch_size": 4000, "num_envs": 4}
     assert tune.fixed_params(["--no-norm-adv"], tune.space_reinforce) == {"norm_adv": False}
+    try:
+        tune.fixed_params(["--learning-rate", "0.1"], tune.space_reinforce)  # the space ends at 3e-2
+        raise AssertionError("a rate outside the space was accepted")
+    except SystemExit as e:
+        assert "--learning-rate 0.1 is outside the search space's [0.0003, 0.03]" in str(e)
     assert tune.fixed_params(["--num-steps", "32.0", "--vf-coef", "1"], tune.space_a3c) == {"num_steps": 32, "vf_coef": 1.0}
     journal = tmp_path / "s.journal"
     try:
@@ -160,7 +165,7 @@ def test_cap_ranks_by_the_tasks_below_their_target(tmp_path):
         tune.main([*TINY, "--trials", "0", "--storage", str(journal), "--", "--batch-size", "500"])
         raise AssertionError("a resume with another score was accepted")
     except SystemExit as e:
-        assert "scores its trials with --cap 1.0, not None" in str(e)
+        assert "scores its trials with --cap 1.0, this call with no --cap" in str(e)
     args = argparse.Namespace(script="a2c", study="s", envs=["Hopper-v5"], seeds=[1], budget=10, fixed=[], window=100, cap=1.0)
     tune.write_table(args, [], str(tmp_path / "t.md"))
     assert "target (benchmark/run.py), each capped at 1.0" in (tmp_path / "t.md").read_text()
