@@ -1,0 +1,352 @@
+"""The slides' figure 3 (the PPO paper's), like for like: every script with ONE setting for the
+paper's seven MuJoCo tasks, 1M steps, seeds 1-3, then the report with honest uncertainty.
+
+    python benchmark/figure3.py                  # run what is missing (resumes), then the report
+    python benchmark/figure3.py --dry-run        # the 126 commands, done or to do
+    python benchmark/figure3.py --algos trpo --envs Swimmer-v5 --seeds 1 --workers 1
+    python benchmark/figure3.py --report         # rebuild figure3.md and its plots from the curves
+
+One setting per script, the same on all seven tasks: ppo_clip, ppo_kl and trpo with their
+defaults (the papers' MuJoCo settings); a2c, a3c and reinforce with their MuJoCo setting of
+benchmark/configs.py (A2C_MUJOCO, A3C_MUJOCO, REINFORCE_MUJOCO). A run is the command
+`python algos/<algo>.py --env-id ENV --seed S --total-timesteps 1000000 <setting>`, run and
+recorded as benchmark/run.py does (one curve file per run, its header holding the command,
+machine, versions, wall time and SPS), into benchmark/results/figure3/mujoco_1m/. Before
+running, a job whose command another study already ran to the letter adopts that curve (a
+byte-for-byte copy): the PPO objectives study's clip_0.2 and adaptive_kl_0.01 runs are
+ppo_clip's and ppo_kl's defaults, and the MuJoCo suite's runs on three tasks are the same
+commands for trpo (Hopper, Walker2d), a2c and a3c.
+
+The report (benchmark/results/figure3.md): per task, each script's mean +- std over seeds of
+the metric (mean return of the last 100 training episodes at 1M steps, as CleanRL and the PPO
+paper) beside the paper's figure-3 value and the other published 1M numbers of the same
+protocol; the aggregate over the seven tasks: each run normalised per task (the random policy
+0, the best script's mean over seeds here 1), then the interquartile mean (IQM) over all 21
+runs of each script with a 95% stratified bootstrap confidence interval (Agarwal et al. 2021);
+the seven-panel figure and the interval plot.
+"""
+
+import argparse
+import io
+import os
+import shlex
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmark import run  # noqa: E402
+from benchmark.common import REPO, script_command  # noqa: E402
+from benchmark.configs import A2C_MUJOCO, A3C_MUJOCO, REINFORCE_MUJOCO  # noqa: E402
+
+ALGOS = ["ppo_clip", "ppo_kl", "trpo", "a2c", "a3c", "reinforce"]
+ENVS = ["HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "InvertedPendulum-v5",
+        "Reacher-v5", "Swimmer-v5", "Walker2d-v5"]  # fmt: skip
+SEEDS = [1, 2, 3]
+TOTAL_TIMESTEPS = 1_000_000
+RESULTS = os.path.join(REPO, "benchmark", "results", "figure3")
+# One setting per script for all seven tasks.
+SETTINGS = {"ppo_clip": [], "ppo_kl": [], "trpo": [], "a2c": A2C_MUJOCO, "a3c": A3C_MUJOCO, "reinforce": REINFORCE_MUJOCO}
+# Where a job's curve may already exist, run with exactly its command: (directory of curve
+# files, the file-name prefix there for each script).
+SOURCES = [
+    (os.path.join(REPO, "benchmark", "results", "ppo_objectives", "mujoco_1m"), {"ppo_clip": "clip_0.2", "ppo_kl": "adaptive_kl_0.01"}),
+    (os.path.join(REPO, "benchmark", "results", "mujoco_1m"), {a: a for a in ["trpo", "a2c", "a3c"]}),
+]  # not the suite's reinforce curves: they predate reinforce.py's both-flags and batch fixes
+RANDOM_SCORES = os.path.join(REPO, "benchmark", "results", "ppo_objectives", "random_policy.csv")
+BOOTSTRAP_SAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+# The PPO paper's figure 3 (Schulman et al. 2017, 1M steps, 3 seeds, MuJoCo v1, one setting
+# per algorithm), values read off the plot (../shared/ANCHORS.md); Reacher and Swimmer not read.
+FIGURE3 = {
+    "ppo_clip": ("PPO (Clip)", {"HalfCheetah-v5": 1800, "Hopper-v5": 2330, "InvertedDoublePendulum-v5": 8000, "InvertedPendulum-v5": 1000, "Walker2d-v5": 3460}),
+    "trpo": ("TRPO", {"HalfCheetah-v5": 0, "Hopper-v5": 2100, "InvertedDoublePendulum-v5": 200, "InvertedPendulum-v5": 1000, "Walker2d-v5": 1100}),
+    "a2c": ("A2C", {"HalfCheetah-v5": 1000, "Hopper-v5": 900, "InvertedDoublePendulum-v5": 7100, "InvertedPendulum-v5": 1000, "Walker2d-v5": 850}),
+}  # fmt: skip
+# Other published 1M numbers with the same protocol (one setting for all tasks), with their
+# source and metric (../shared/ANCHORS.md).
+PUBLISHED = [
+    ("ppo_clip", "CleanRL ppo_continuous_action defaults, v4, 3 seeds; last 100 training episodes",
+     {"HalfCheetah-v5": "1443 ± 46", "Hopper-v5": "2383 ± 272", "InvertedPendulum-v5": "963 ± 22", "Walker2d-v5": "2288 ± 572"}),
+    ("ppo_clip", "OpenAI Baselines ppo2, benchmarks_mujoco1M, v1, 6 seeds; mean",
+     {"HalfCheetah-v5": "1669", "Hopper-v5": "2316", "InvertedDoublePendulum-v5": "7103", "InvertedPendulum-v5": "809", "Walker2d-v5": "3425"}),
+    ("trpo", "OpenAI Baselines trpo_mpi, benchmarks_mujoco1M, v1, 6 seeds; mean",
+     {"HalfCheetah-v5": "1290", "Hopper-v5": "1913", "InvertedDoublePendulum-v5": "6732", "InvertedPendulum-v5": "905", "Walker2d-v5": "2343"}),
+]  # fmt: skip
+
+
+def setting_command(algo, env_id, seed, total_timesteps=TOTAL_TIMESTEPS):
+    return script_command(algo, env_id, seed, total_timesteps, SETTINGS[algo])
+
+
+def jobs(algos, envs, seeds, total_timesteps=TOTAL_TIMESTEPS):
+    """[(algo, env_id, seed, command)], seed-major: every (algo, task) gets seed 1 before any
+    gets seed 2, so a partial suite covers the whole table."""
+    return [(a, e, s, setting_command(a, e, s, total_timesteps)) for s in seeds for a in algos for e in envs]
+
+
+def recorded_source(job, sources=SOURCES):
+    """The first existing curve file that another study ran with this job's exact command."""
+    algo, env_id, seed, command = job
+    for directory, prefixes in sources:
+        if algo not in prefixes:
+            continue
+        path = os.path.join(directory, f"{prefixes[algo]}__{env_id}__{seed}.csv")
+        if os.path.exists(path) and run.read_curve(path)[0].get("command") == shlex.join(command):
+            return path
+    return None
+
+
+def adopt(todo, results, sources=SOURCES):
+    """Copy the curve of each job that another study ran to the letter; returns the jobs left."""
+    left = []
+    for job in todo:
+        source = recorded_source(job, sources)
+        if source is None:
+            left.append(job)
+            continue
+        target = run.curve_path(results, *job[:3])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target + ".partial")
+        os.replace(target + ".partial", target)
+        print(f"adopted {os.path.relpath(source, REPO)}", flush=True)
+    return left
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def iqm(x):
+    """Interquartile mean: the mean of the middle half of the sorted values, cutting
+    floor(n / 4) from each end (scipy.stats.trim_mean(x, 0.25), as rliable uses)."""
+    x = np.sort(np.asarray(x, dtype=np.float64).ravel())
+    k = int(0.25 * len(x))
+    return float(x[k : len(x) - k].mean())
+
+
+def stratified_bootstrap(scores, statistic=iqm, samples=BOOTSTRAP_SAMPLES, seed=BOOTSTRAP_SEED):
+    """The bootstrap distribution of statistic(all runs), stratified by task: scores is
+    [runs, tasks]; each resample draws `runs` runs with replacement within every task (column)
+    separately, so each task keeps its weight. Returns the `samples` statistics."""
+    scores = np.asarray(scores, dtype=np.float64)
+    runs, tasks = scores.shape
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, runs, size=(samples, runs, tasks))
+    resampled = scores[idx, np.arange(tasks)]  # resampled[k, i, t] = scores[idx[k, i, t], t]
+    return np.array([statistic(r) for r in resampled])
+
+
+def stratified_bootstrap_ci(scores, statistic=iqm, samples=BOOTSTRAP_SAMPLES, alpha=0.05, seed=BOOTSTRAP_SEED):
+    """The percentile interval (alpha / 2, 1 - alpha / 2) of the stratified bootstrap."""
+    stats = stratified_bootstrap(scores, statistic, samples, seed)
+    return float(np.quantile(stats, alpha / 2)), float(np.quantile(stats, 1 - alpha / 2))
+
+
+def normalise(finals, random_scores):
+    """finals: {(algo, env_id): [metric of each seed]}. Per task, the random policy scores 0 and
+    the best script's mean over seeds 1: (x - random) / (best mean - random). Returns
+    {(algo, env_id): [normalised score of each seed]} and {env_id: the best mean}."""
+    envs = sorted({e for _, e in finals})
+    best = {e: max(np.mean(v) for (a, e2), v in finals.items() if e2 == e) for e in envs}
+    out = {(a, e): [(x - random_scores[e]) / (best[e] - random_scores[e]) for x in v] for (a, e), v in finals.items()}
+    return out, best
+
+
+# ---------------------------------------------------------------- the report
+
+
+def collect(results):
+    """{(algo, env_id, seed): (header, steps, returns)} of every curve present."""
+    return run.collect(results)
+
+
+def complete_scripts(curves):
+    """Scripts with all 21 runs (7 tasks x 3 seeds): the aggregate compares only these."""
+    return [a for a in ALGOS if all((a, e, s) in curves for e in ENVS for s in SEEDS)]
+
+
+def report(results=RESULTS):
+    curves = collect(results)
+    finals = {}
+    for (algo, env_id, seed), (_, _, returns) in sorted(curves.items()):
+        finals.setdefault((algo, env_id), []).append(run.final_return(returns))
+    random_scores = run_random_scores()
+    text = markdown(curves, finals, random_scores)
+    with open(os.path.join(results, "..", "figure3.md"), "w") as f:
+        f.write(text)
+    plots(curves, finals, random_scores, results)
+    return text
+
+
+def run_random_scores():
+    with open(RANDOM_SCORES) as f:
+        rows = [line.rstrip("\n").split(",") for line in f if not line.startswith("#")]
+    return {env_id: float(score) for env_id, score in rows[1:]}
+
+
+def aggregate(finals, random_scores):
+    """{algo: (IQM, low, high, runs)} over the scripts with all 21 runs."""
+    complete = [a for a in ALGOS if all(len(finals.get((a, e), [])) == len(SEEDS) for e in ENVS)]
+    if not complete:
+        return {}, {}
+    norm, best = normalise({k: v for k, v in finals.items() if k[0] in complete}, random_scores)
+    out = {}
+    for algo in complete:
+        scores = np.array([norm[(algo, e)] for e in ENVS]).T  # [seeds, tasks]
+        low, high = stratified_bootstrap_ci(scores)
+        out[algo] = (iqm(scores), low, high, scores.size)
+    return out, best
+
+
+def markdown(curves, finals, random_scores):
+    out = io.StringIO()
+    n = len(curves)
+    out.write("# The PPO paper's figure 3, like for like: six scripts, seven MuJoCo tasks, one setting each\n\n")
+    out.write("Rebuilt by `python benchmark/figure3.py --report` from the curves in `benchmark/results/figure3/mujoco_1m/`; the runs by\n")
+    out.write("`python benchmark/figure3.py` (each curve's header holds its exact command, machine, package versions, wall time and SPS).\n")
+    out.write(f"{n} of {len(ALGOS) * len(ENVS) * len(SEEDS)} curves recorded.\n\n")
+    out.write("Protocol: 1M steps, seeds 1-3, one setting per script for all seven tasks (ppo_clip, ppo_kl, trpo: their defaults;\n")
+    out.write("a2c, a3c, reinforce: A2C_MUJOCO, A3C_MUJOCO, REINFORCE_MUJOCO of benchmark/configs.py). Metric: mean return of\n")
+    out.write("the last 100 training episodes at the end of the budget (stochastic policy), mean ± std (ddof 0) over seeds.\n")
+    out.write("Paper: Schulman et al. 2017, figure 3 (MuJoCo v1, 1M steps, 3 seeds, values read off the plot; `~`), its curve of the\n")
+    out.write("same algorithm; `met` where the mean over three seeds reaches it. The figure has no PPO-KL, A3C or REINFORCE curve\n")
+    out.write("(its \"Vanilla PG, Adaptive\" is a policy gradient with GAE advantages and a KL-adapted step size, not REINFORCE's\n")
+    out.write("Monte-Carlo returns; its values were not read off the plot).\n\n")
+    out.write("<!-- BEGIN headline -->\n")
+    out.write("| task | " + " | ".join(f"{a}.py" for a in ALGOS) + " |\n|---|" + "---|" * len(ALGOS) + "\n")
+    for env_id in ENVS:
+        cells = []
+        for algo in ALGOS:
+            v = finals.get((algo, env_id))
+            paper = FIGURE3.get(algo, (None, {}))[1].get(env_id)
+            if not v:
+                cell = "not run"
+            else:
+                cell = f"{np.mean(v):.0f} ± {np.std(v):.0f}" + (f" ({len(v)} seed{'s' if len(v) > 1 else ''})" if len(v) < len(SEEDS) else "")
+            if paper is not None:
+                mark = "" if not v or len(v) < len(SEEDS) else (" met" if np.mean(v) >= paper else " not met")
+                cell += f"<br>paper ~{paper}{mark}"
+            cells.append(cell)
+        out.write(f"| {env_id} | " + " | ".join(cells) + " |\n")
+    agg, best = aggregate(finals, random_scores)
+    out.write("\n")
+    if agg:
+        out.write("Aggregate over the seven tasks (scripts with all 21 runs): interquartile mean of the per-task normalised scores\n")
+        out.write("(random policy 0, the best script's mean here 1) with its 95% stratified bootstrap confidence interval:\n\n")
+        out.write("| script | IQM | 95% CI | runs |\n|---|---|---|---|\n")
+        for algo, (value, low, high, runs) in sorted(agg.items(), key=lambda kv: -kv[1][0]):
+            out.write(f"| {algo}.py | {value:.2f} | [{low:.2f}, {high:.2f}] | {runs} |\n")
+    else:
+        out.write("Aggregate: no script has all 21 runs yet.\n")
+    out.write("<!-- END headline -->\n\n")
+    out.write("![the seven tasks](figure3/plots/figure3_tasks.png)\n\n")
+    if agg:
+        out.write("![IQM with 95% CI](figure3/plots/figure3_iqm.png)\n\n")
+    out.write("## Published numbers with the same protocol (one setting for every task, 1M steps)\n\n")
+    out.write("| script | source; metric | " + " | ".join(ENVS) + " |\n|---|---|" + "---|" * len(ENVS) + "\n")
+    for algo, (name, values) in FIGURE3.items():
+        out.write(f"| {algo}.py | PPO paper fig. 3, {name}, v1, 3 seeds; read off the plot | " + " | ".join(f"~{values[e]}" if e in values else "–" for e in ENVS) + " |\n")
+    for algo, source, values in PUBLISHED:
+        out.write(f"| {algo}.py | {source} | " + " | ".join(values.get(e, "–") for e in ENVS) + " |\n")
+    out.write("\n## Normalisation\n\n")
+    out.write("| task | random policy (`benchmark/results/ppo_objectives/random_policy.csv`) | best script's mean here |\n|---|---|---|\n")
+    for env_id in ENVS:
+        b = f"{best[env_id]:.1f}" if env_id in best else "–"
+        out.write(f"| {env_id} | {random_scores[env_id]:.1f} | {b} |\n")
+    adopted = sorted({os.path.relpath(os.path.dirname(s[0]), REPO) for s in SOURCES})
+    out.write(f"\nCurves adopted from other studies (byte-for-byte copies of runs of the same command): from {', '.join(f'`{a}`' for a in adopted)}.\n")
+    machines = sorted({header["machine"] for header, _, _ in curves.values()})
+    out.write("\nMachines and package versions of the runs:\n\n" + "".join(f"- {m}\n" for m in machines))
+    return out.getvalue()
+
+
+def plots(curves, finals, random_scores, results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(os.path.join(results, "plots"), exist_ok=True)
+    fig, axes = plt.subplots(2, 4, figsize=(20, 8.5))
+    for ax, env_id in zip(axes.ravel(), ENVS):
+        for algo in ALGOS:
+            seeds = sorted(k[2] for k in curves if k[0] == algo and k[1] == env_id)
+            if not seeds:
+                continue
+            grid = np.linspace(0, TOTAL_TIMESTEPS, 101)[1:]
+            ys = np.array([run.trailing_curve(*curves[(algo, env_id, s)][1:], grid) for s in seeds])
+            ax.plot(grid, np.nanmean(ys, axis=0), label=f"{algo} ({len(seeds)})")
+            ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.15)
+        ax.set_title(env_id)
+        ax.set_xlabel("global step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean return of last 100 episodes")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes.ravel()[-1].axis("off")
+    axes.ravel()[-1].legend(handles, labels, loc="center", title="script (seeds)")
+    fig.suptitle("one setting per script for all seven tasks; mean over seeds, band: min to max")
+    fig.tight_layout()
+    fig.savefig(os.path.join(results, "plots", "figure3_tasks.png"), dpi=70, metadata={"Software": None})
+    plt.close(fig)
+    agg, _ = aggregate(finals, random_scores)
+    if agg:
+        order = sorted(agg, key=lambda a: agg[a][0])
+        fig, ax = plt.subplots(figsize=(6, 0.5 * len(order) + 1.2))
+        for i, algo in enumerate(order):
+            value, low, high, _ = agg[algo]
+            ax.plot([low, high], [i, i], lw=6, alpha=0.5)
+            ax.plot([value], [i], "k|", ms=14)
+        ax.set_yticks(range(len(order)), [f"{a}.py" for a in order])
+        ax.set_xlabel("IQM of normalised score (95% stratified bootstrap CI)")
+        ax.grid(alpha=0.3, axis="x")
+        fig.tight_layout()
+        fig.savefig(os.path.join(results, "plots", "figure3_iqm.png"), dpi=80, metadata={"Software": None})
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
+    parser.add_argument("--envs", nargs="+", default=ENVS, choices=ENVS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
+    parser.add_argument("--total-timesteps", type=int, default=TOTAL_TIMESTEPS)
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="runs at a time (local processes)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, done or to do")
+    parser.add_argument("--report", action="store_true", help="only rebuild figure3.md and the plots from the curves")
+    parser.add_argument("--results", default=RESULTS, help="results directory (default: benchmark/results/figure3)")
+    args = parser.parse_args(argv)
+    if args.report:
+        print(report(args.results).split("<!-- END headline -->")[0])
+        return
+    if args.workers < 1:
+        sys.exit("error: --workers must be at least 1")
+    if args.total_timesteps != TOTAL_TIMESTEPS and os.path.abspath(args.results) == RESULTS:
+        sys.exit(f"error: --total-timesteps {args.total_timesteps} is not the suite's {TOTAL_TIMESTEPS}; add --results DIR so these runs do not mix with the recorded ones")
+    all_jobs = jobs(args.algos, args.envs, args.seeds, args.total_timesteps)
+    todo = [j for j in all_jobs if not os.path.exists(run.curve_path(args.results, *j[:3]))]
+    outdated = run.stale(all_jobs, args.results)
+    if args.dry_run:
+        for job in all_jobs:
+            status = "done  " if job not in todo else ("adopt " if recorded_source(job) else "to do ")
+            print(status + shlex.join(job[3]))
+        print(f"{len(all_jobs)} runs: {len(all_jobs) - len(todo)} done ({len(outdated)} of them stale), {len(todo)} to do")
+        return
+    if outdated:
+        path, recorded, current = outdated[0]
+        sys.exit(f"error: {len(outdated)} recorded curves were run with other settings (e.g. {os.path.relpath(path)}: `{recorded}`, now `{current}`); delete them to rerun them")
+    if os.path.abspath(args.results) == RESULTS:
+        todo = adopt(todo, args.results)
+    print(f"{len(all_jobs)} runs: {len(all_jobs) - len(todo)} already done, {len(todo)} to run", flush=True)
+    failures = run.run_local(todo, args.results, args.workers)
+    report(args.results)
+    if failures:
+        sys.exit("failed runs:\n" + "\n".join(failures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""benchmark/figure3.py without training: the interquartile mean and the stratified bootstrap
+against answers worked out by hand or by enumerating every resample, the per-task
+normalisation, the one-setting-per-script commands, the adoption of curves run to the letter,
+and the committed report rebuilt byte for byte from its curves."""
+
+import itertools
+import os
+import shlex
+import shutil
+
+import numpy as np
+import pytest
+
+from benchmark import figure3 as f3
+from benchmark import run
+from benchmark.configs import A2C_MUJOCO, A3C_MUJOCO, REINFORCE_MUJOCO
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    # 8 values: floor(8/4) = 2 cut from each end, the mean of 3, 4, 5, 6
+    assert f3.iqm([8, 1, 7, 2, 6, 3, 5, 4]) == pytest.approx(4.5)
+    # 21 values (one script's 7 tasks x 3 seeds): 5 cut from each end, the mean of the middle 11
+    x = np.arange(21.0) ** 2
+    assert f3.iqm(x) == pytest.approx(np.mean(np.arange(5, 16) ** 2))
+    # an outlier outside the middle half does not move it; the plain mean moves
+    assert f3.iqm([1, 2, 3, 4, 1e9]) == pytest.approx(f3.iqm([1, 2, 3, 4, 5])) == pytest.approx(3.0)
+    # fewer than 4 values: nothing is cut, the plain mean
+    assert f3.iqm([1.0, 2.0, 6.0]) == pytest.approx(3.0)
+
+
+def test_stratified_bootstrap_matches_the_enumerated_resampling_distribution():
+    # 3 runs x 2 tasks: every stratified resample (3^3 ordered draws per task, 729 in all,
+    # equally likely) enumerated. The bootstrap's frequency of each value of the mean must be
+    # the enumeration's within 4 binomial standard errors, and its interval the percentiles.
+    scores = np.array([[0.0, 10.0], [1.0, 30.0], [4.0, 20.0]])
+    exact = {}
+    for a in itertools.product(range(3), repeat=3):
+        for b in itertools.product(range(3), repeat=3):
+            value = round((scores[list(a), 0].sum() + scores[list(b), 1].sum()) / 6, 9)
+            exact[value] = exact.get(value, 0) + 1 / 729
+    samples = 40_000
+    raw = f3.stratified_bootstrap(scores, statistic=np.mean, samples=samples)
+    stats = np.round(raw, 9)
+    assert set(np.unique(stats)) <= set(exact)
+    for value, p in exact.items():
+        freq = np.mean(stats == value)
+        assert abs(freq - p) < 4 * np.sqrt(p * (1 - p) / samples) + 1e-12, (value, freq, p)
+    # the variance of the stratified mean: sum over tasks of Var_t / runs, over tasks^2
+    expected_var = (np.var(scores[:, 0]) / 3 + np.var(scores[:, 1]) / 3) / 4
+    assert np.var(stats) == pytest.approx(expected_var, rel=0.03)
+    low, high = f3.stratified_bootstrap_ci(scores, statistic=np.mean, samples=samples)
+    assert (low, high) == (np.quantile(raw, 0.025), np.quantile(raw, 0.975))
+
+
+def test_stratified_bootstrap_keeps_each_task_and_collapses_without_spread():
+    # identical runs within every task: every resample is the data, the interval is the point
+    scores = np.array([[1.0, 5.0, 9.0]] * 3)
+    assert f3.stratified_bootstrap_ci(scores, samples=500) == pytest.approx((5.0, 5.0))
+    # stratified: a resample never mixes tasks, so a task with spread moves the interval and a
+    # task without spread does not widen it (the unstratified bootstrap would draw 9s for task 0)
+    scores = np.array([[0.0, 100.0], [2.0, 100.0]])
+    low, high = f3.stratified_bootstrap_ci(scores, statistic=np.mean, samples=4000)
+    assert (low, high) == pytest.approx((50.0, 51.0))
+
+
+def test_normalisation_maps_random_to_0_and_the_best_scripts_mean_to_1():
+    finals = {("x", "A"): [90.0, 110.0], ("y", "A"): [50.0, 50.0], ("x", "B"): [10.0, 10.0], ("y", "B"): [20.0, 40.0]}
+    norm, best = f3.normalise(finals, {"A": 0.0, "B": -10.0})
+    assert best == {"A": 100.0, "B": 30.0}
+    assert norm[("x", "A")] == pytest.approx([0.9, 1.1]) and norm[("y", "A")] == pytest.approx([0.5, 0.5])
+    assert norm[("x", "B")] == pytest.approx([0.5, 0.5]) and norm[("y", "B")] == pytest.approx([0.75, 1.25])
+
+
+def test_one_setting_per_script_for_every_task():
+    commands = {(a, e): c for a, e, s, c in f3.jobs(f3.ALGOS, f3.ENVS, [1])}
+    assert len(commands) == 6 * 7 and len(f3.ENVS) == 7
+    for algo in f3.ALGOS:
+        tails = {tuple(c[8:]) for (a, _), c in commands.items() if a == algo}
+        assert len(tails) == 1, f"{algo} has more than one setting"
+    assert commands[("ppo_clip", "Swimmer-v5")] == ["python", "algos/ppo_clip.py", "--env-id", "Swimmer-v5", "--seed", "1", "--total-timesteps", "1000000"]
+    assert commands[("a2c", "Reacher-v5")][8:] == A2C_MUJOCO
+    assert commands[("a3c", "Reacher-v5")][8:] == A3C_MUJOCO
+    assert commands[("reinforce", "Reacher-v5")][8:] == REINFORCE_MUJOCO
+    # seed-major: a partial suite covers every (script, task) before repeating one
+    order = [(a, e, s) for a, e, s, _ in f3.jobs(f3.ALGOS, f3.ENVS, f3.SEEDS)]
+    assert [s for _, _, s in order[:42]] == [1] * 42
+
+
+def test_a_curve_is_adopted_only_when_its_recorded_command_is_the_jobs(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    job = ("ppo_clip", "Hopper-v5", 1, f3.setting_command("ppo_clip", "Hopper-v5", 1))
+    other = ("ppo_clip", "Hopper-v5", 2, f3.setting_command("ppo_clip", "Hopper-v5", 2))
+    run.write_curve(str(source / "clip_0.2__Hopper-v5__1.csv"), job[3], [(1, 1.0), (2, 2.0)], 1.0, 1.0)
+    run.write_curve(str(source / "clip_0.2__Hopper-v5__2.csv"), [*other[3], "--clip-coef", "0.3"], [(1, 1.0)], 1.0, 1.0)
+    sources = [(str(source), {"ppo_clip": "clip_0.2"})]
+    left = f3.adopt([job, other], str(tmp_path / "results"), sources)
+    assert left == [other]
+    adopted = tmp_path / "results" / "mujoco_1m" / "ppo_clip__Hopper-v5__1.csv"
+    assert adopted.read_bytes() == (source / "clip_0.2__Hopper-v5__1.csv").read_bytes()
+
+
+def test_the_suites_reinforce_curves_are_not_adopted():
+    # they were recorded before reinforce.py's both-flags and batch fixes
+    assert all("reinforce" not in prefixes for _, prefixes in f3.SOURCES)
+
+
+def test_every_adopted_curve_is_still_a_copy_of_its_source():
+    directory = os.path.join(f3.RESULTS, "mujoco_1m")
+    for name in sorted(os.listdir(directory)):
+        algo, env_id, seed = name[: -len(".csv")].split("__")
+        job = (algo, env_id, int(seed), f3.setting_command(algo, env_id, int(seed)))
+        header = run.read_curve(os.path.join(directory, name))[0]
+        assert header["command"] == shlex.join(job[3]), name
+        source = f3.recorded_source(job)
+        if source is not None and algo != "reinforce":
+            with open(source, "rb") as a, open(os.path.join(directory, name), "rb") as b:
+                assert a.read() == b.read(), f"{name} differs from {source}"
+
+
+def test_the_report_is_rebuilt_byte_for_byte(tmp_path):
+    results = tmp_path / "figure3"
+    shutil.copytree(f3.RESULTS, results)
+    committed = open(os.path.join(os.path.dirname(f3.RESULTS), "figure3.md")).read()
+    text = f3.report(str(results))
+    assert text == committed, "run python benchmark/figure3.py --report"
