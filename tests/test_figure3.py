@@ -124,3 +124,19 @@ def test_the_report_is_rebuilt_byte_for_byte(tmp_path):
     committed = open(os.path.join(os.path.dirname(f3.RESULTS), "figure3.md")).read()
     text = f3.report(str(results))
     assert text == committed, "run python benchmark/figure3.py --report"
+
+
+def test_the_suites_targets_are_at_least_the_papers_figure3_values():
+    for algo, (_, values) in f3.FIGURE3.items():
+        for env_id, target in run.TARGETS[algo].items():
+            assert target >= values[env_id], (algo, env_id)
+
+
+def test_the_suites_cells_say_which_are_tuned_per_task():
+    assert run.tuned_per_task("ppo_clip", "HalfCheetah-v5") and not run.tuned_per_task("ppo_clip", "Hopper-v5")
+    assert not any(run.tuned_per_task("a2c", e) for e in run.ENVS)
+    assert run.ONE_SETTING == f3.SETTINGS
+    rows = [{"algo": "ppo_clip", "env_id": "HalfCheetah-v5", "final_return": 5000.0},
+            {"algo": "ppo_clip", "env_id": "Hopper-v5", "final_return": 2000.0}]
+    line = [r for r in run.table(rows).splitlines() if r.startswith("| ppo_clip.py")][0]
+    assert "5000 ± 0 (1 seed, tuned per task;" in line and "2000 ± 0 (1 seed;" in line
