@@ -71,7 +71,7 @@ def main():
         finals = [np.mean([r for _, r in curve[-20:]]) for _, curve, _ in runs]
         ax.plot(x, curves.mean(0), lw=2, label=f"{label}")
         ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.2)
-        lines.append(f"| {label} | `python algos/{script}.py {shlex.join(extra)}` | {np.mean(finals):.1f} +/- {np.std(finals):.1f} |")
+        lines.append(f"| {label} | `python algos/{script}.py --env-id {args.env_id} --total-timesteps {args.budget} {shlex.join(extra)}` | {np.mean(finals):.1f} +/- {np.std(finals):.1f} |")
     ax.set_xlabel("global step")
     ax.set_ylabel("episodic return")
     ax.set_title(f"{args.env_id}: mean and min-max over seeds {', '.join(map(str, args.seeds))}")

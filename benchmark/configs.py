@@ -18,7 +18,7 @@ PPO_CARTPOLE = [
 # scripts normalised observations and scaled rewards on discrete tasks too, A2C needed
 # --ent-coef 0.0 here and A3C --num-steps 20 --learning-rate 3e-4 --max-grad-norm 40, and both
 # still collapsed at random times (git history of this file has the measurements). With the
-# normalisation the defaults hold on seeds 1-5: README, "Defaults that learn and hold".
+# normalisation the defaults hold on seeds 1-5: benchmark/README.md, "Defaults that learn and hold".
 
 # MuJoCo for A2C: two environments x 32-step rollouts (64 transitions an update), RMSProp
 # 1.18e-3 (annealed to 0, the script's default), lambda 0.95, value coefficient 1.0, entropy
@@ -62,7 +62,7 @@ A2C_MUJOCO = ["--num-envs", "2", "--learning-rate", "0.00118", "--num-steps", "3
 #   python benchmark/run.py --algos a3c --envs HalfCheetah-v5 Hopper-v5 Walker2d-v5 --seeds 1
 #   --results /tmp/probe_a3c --workers 1 -- --num-steps 32 --gae-lambda 0.95 --ent-coef 0.001
 #   --vf-coef 1.0 --max-grad-norm 5.0 --log-std-init -1.0 --learning-rate 0.00059
-# The A3C study (README; benchmark/results/tune/a3c__mujoco.md, seed 1 at 300k, scores capped at
+# The A3C study (benchmark/README.md, "Tuning"; benchmark/results/tune/a3c__mujoco.md, seed 1 at 300k, scores capped at
 # the target) ranked this setting (its trial 0) fourth; its best, trial 15 (RMSProp 8.66e-4, t_max
 # 32, lambda 1.0, entropy 0.01, value coefficient 1.0, clip 0.5, log-std -1.0), ran at 1M on seeds
 # 1-3, mean of the last 100 episodes: HalfCheetah 212, 162, 1299; Hopper 345, 409, 366 (Walker2d
@@ -76,7 +76,7 @@ A3C_MUJOCO = ["--num-workers", "2", "--num-steps", "32", "--gae-lambda", "0.95",
 
 # MuJoCo for REINFORCE: observations normalised by running statistics (--normalize-obs). The
 # default is raw observations, because with normalised ones CartPole-v1 seed 5 never reached 475
-# (README, "Defaults that learn and hold"). On MuJoCo the raw observations cost a lot: 339 +- 179,
+# (benchmark/README.md, "Defaults that learn and hold"). On MuJoCo the raw observations cost a lot: 339 +- 179,
 # 282 +- 125 and 281 +- 31 at 1M (HalfCheetah, Hopper, Walker2d; seeds 1-3; the curves of commit
 # a267b57), against 536 +- 155, 851 +- 92 and 468 +- 141 with this setting (commit 54542d2).
 REINFORCE_MUJOCO = ["--normalize-obs"]

@@ -47,7 +47,7 @@ per-decision weights (unbiased), PPO's per-step ratio p_t/q_t (biased: it ignore
 other states), and no correction; variance, bias and the weights' effective sample size against
 the KL (K/2 episodes for each q). Last, on CartPole-v1, learning curves of a tiny REINFORCE loop
 with the estimators R(tau), reward-to-go and reward-to-go - V, 3 seeds of 100k steps
-(reinforce.py's own --baseline none/mean/value comparison is in the README, not repeated here).
+(reinforce.py's own --baseline none/mean/value comparison is in algos/reinforce.md, Results).
 
 Writes benchmark/results/pg_variance/<env>.md (tables, with the command, machine and package
 versions), <env>.csv (every number), <env>_*.png plots. Deterministic given --seed.

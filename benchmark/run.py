@@ -292,6 +292,7 @@ def report(results):
         total = int(re.search(r"--total-timesteps (\d+)", header["command"])[1])
         rows.append({"algo": algo, "env_id": env_id, "seed": seed, "total_timesteps": total, "final_return": round(final_return(returns), 1),
                      "wall_time_s": header["wall_time_s"], "sps": header["sps"]})  # fmt: skip
+    os.makedirs(results, exist_ok=True)
     order = {a: i for i, a in enumerate(ALGOS)}
     rows.sort(key=lambda r: (ENVS.index(r["env_id"]) if r["env_id"] in ENVS else 99, r["env_id"], order.get(r["algo"], 99), r["algo"], r["seed"]))
     with open(os.path.join(results, "mujoco_1m.csv"), "w", newline="") as f:

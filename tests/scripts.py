@@ -86,7 +86,7 @@ def run_subprocess(script, *args, cwd, timeout=600):
 
 
 # torch._inductor.config: torch.use_deterministic_algorithms, which every script calls, imports it
-# (and torch._dynamo with it): 1.5 to 1.7 s per run when it is not already loaded (README, Tests).
+# (and torch._dynamo with it): 1.5 to 1.7 s per run when it is not already loaded (tests/README.md).
 PRELOAD = ["numpy", "torch", "torch.nn", "torch.multiprocessing", "gymnasium", "tyro", "torch.utils.tensorboard",
            "torch._inductor.config"]
 _CONTEXT = None
