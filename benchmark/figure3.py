@@ -212,8 +212,8 @@ def markdown(curves, finals, random_scores):
     out.write("the last 100 training episodes at the end of the budget (stochastic policy), mean ± std (ddof 0) over seeds.\n")
     out.write("Paper: Schulman et al. 2017, figure 3 (MuJoCo v1, 1M steps, 3 seeds, values read off the plot; `~`), its curve of the\n")
     out.write("same algorithm; `met` where the mean over three seeds reaches it. The figure has no PPO-KL, A3C or REINFORCE curve\n")
-    out.write("(its \"Vanilla PG, Adaptive\" is a policy gradient with GAE advantages and a KL-adapted step size, not REINFORCE's\n")
-    out.write("Monte-Carlo returns; its values were not read off the plot).\n\n")
+    out.write("(its \"Vanilla PG, Adaptive\" adapts Adam's step size to the KL divergence after each batch, where reinforce.py\n")
+    out.write("anneals a fixed step size; its values were not read off the plot).\n\n")
     out.write("<!-- BEGIN headline -->\n")
     out.write("| task | " + " | ".join(f"{a}.py" for a in ALGOS) + " |\n|---|" + "---|" * len(ALGOS) + "\n")
     for env_id in ENVS:
@@ -242,6 +242,11 @@ def markdown(curves, finals, random_scores):
         out.write("Aggregate: no script has all 21 runs yet.\n")
     out.write("<!-- END headline -->\n\n")
     out.write("![the seven tasks](figure3/plots/figure3_tasks.png)\n\n")
+    out.write("## The ranking against the paper's figure 3\n\n")
+    out.write("Per task, the order of the scripts whose algorithm the figure shows (PPO-Clip, TRPO, A2C), by the mean over\n")
+    out.write("three seeds here and by the value read off the figure (ties in the figure, such as InvertedPendulum's 1000s,\n")
+    out.write("are left out):\n\n")
+    out.write(ranking(finals) + "\n\n")
     if agg:
         out.write("![IQM with 95% CI](figure3/plots/figure3_iqm.png)\n\n")
     out.write("## Published numbers with the same protocol (one setting for every task, 1M steps)\n\n")
@@ -260,6 +265,25 @@ def markdown(curves, finals, random_scores):
     machines = sorted({header["machine"] for header, _, _ in curves.values()})
     out.write("\nMachines and package versions of the runs:\n\n" + "".join(f"- {m}\n" for m in machines))
     return out.getvalue()
+
+
+def ranking(finals):
+    """Markdown lines: per task, the paper's order and ours of the scripts the figure shows."""
+    lines, same, compared = [], 0, 0
+    for env_id in ENVS:
+        algos = [a for a in FIGURE3 if env_id in FIGURE3[a][1] and len(finals.get((a, env_id), [])) == len(SEEDS)]
+        paper = {a: FIGURE3[a][1][env_id] for a in algos}
+        if len(algos) < 2 or len(set(paper.values())) < len(paper):
+            continue
+        theirs = sorted(algos, key=lambda a: -paper[a])
+        ours = sorted(algos, key=lambda a: -np.mean(finals[(a, env_id)]))
+        compared += 1
+        same += theirs == ours
+        verdict = "same order" if theirs == ours else "differs"
+        lines.append(f"- {env_id}: paper {' > '.join(theirs)}; here {' > '.join(ours)}: {verdict}")
+    if not compared:
+        return "No task has two of these scripts with all three seeds yet."
+    return "\n".join(lines) + f"\n\nThe same order on {same} of {compared} tasks compared."
 
 
 def plots(curves, finals, random_scores, results):

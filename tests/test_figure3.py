@@ -140,3 +140,15 @@ def test_the_suites_cells_say_which_are_tuned_per_task():
             {"algo": "ppo_clip", "env_id": "Hopper-v5", "final_return": 2000.0}]
     line = [r for r in run.table(rows).splitlines() if r.startswith("| ppo_clip.py")][0]
     assert "5000 ± 0 (1 seed, tuned per task;" in line and "2000 ± 0 (1 seed;" in line
+
+
+def test_the_ranking_compares_the_papers_order_with_ours_where_the_figure_has_no_tie():
+    finals = {("ppo_clip", "Hopper-v5"): [3000.0] * 3, ("trpo", "Hopper-v5"): [2000.0] * 3, ("a2c", "Hopper-v5"): [2500.0] * 3,
+              ("ppo_clip", "Walker2d-v5"): [3000.0] * 3, ("trpo", "Walker2d-v5"): [2000.0] * 3, ("a2c", "Walker2d-v5"): [1000.0] * 3,
+              ("ppo_clip", "InvertedPendulum-v5"): [1000.0] * 3, ("trpo", "InvertedPendulum-v5"): [900.0] * 3,
+              ("a2c", "HalfCheetah-v5"): [1.0, 2.0]}  # fmt: skip
+    text = f3.ranking(finals)
+    assert "- Hopper-v5: paper ppo_clip > trpo > a2c; here ppo_clip > a2c > trpo: differs" in text
+    assert "- Walker2d-v5: paper ppo_clip > trpo > a2c; here ppo_clip > trpo > a2c: same order" in text
+    assert "InvertedPendulum" not in text and "HalfCheetah" not in text  # a tie in the figure; too few seeds
+    assert text.endswith("The same order on 1 of 2 tasks compared.")
