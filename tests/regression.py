@@ -29,6 +29,10 @@ alone, and the others only when its curve differs (for the statistics in the fai
 one seed can tell a changed behaviour as well as three, and costs a third of the time.
 Elsewhere, and for A3C (whose workers race, so that not even its own machine reproduces a
 curve), the statistics judge.
+
+PG_REGRESSION_IDENTITY=0 in the environment turns the identity rule off: the checks judge as on
+any other machine, by the statistics alone, with all seeds (the mutation report's "elsewhere"
+column: what the tests protect for a user who is not on the recording machine).
 """
 
 import csv
@@ -88,6 +92,22 @@ BASELINE_SEEDS = {
 }
 ENVS = ["CartPole-v1", "InvertedPendulum-v5"]
 TIERS = {"fast": {"seeds": [1, 2, 3], "budget_factor": 1}, "slow": {"seeds": [1, 2, 3, 4, 5], "budget_factor": 2}}
+
+
+IDENTITY_VARIABLE = "PG_REGRESSION_IDENTITY"
+
+
+def identity_rule():
+    """Whether the bit-identity rule applies where a baseline was recorded (the default);
+    PG_REGRESSION_IDENTITY=0 judges as on another machine."""
+    return os.environ.get(IDENTITY_VARIABLE, "1").strip() != "0"
+
+
+def must_reproduce(script, path, statistics_only=False):
+    """Whether a check of `script` against the baseline at `path` fails on any difference: a
+    synchronous script, on the machine and versions that recorded it, with the identity rule on."""
+    return (identity_rule() and not statistics_only and script not in ASYNCHRONOUS
+            and recorded_machine(path) == machine_description())
 
 
 def settings(script, env_id, tier="fast"):
@@ -297,9 +317,8 @@ def check(script, env_id, tier="fast", workers=1, script_file=None, extra_overri
     if not os.path.exists(path):
         raise FileNotFoundError(f"no baseline {os.path.relpath(path, REPO)}: record it with python -m tests.record_baselines --algo {script} --env {env_id} --tier {tier}")
     baseline = load_baseline(path)
-    same_machine = recorded_machine(path) == machine_description()
-    must_reproduce = same_machine and script not in ASYNCHRONOUS and not statistics_only
-    if must_reproduce and tier == "fast":
+    reproduce = must_reproduce(script, path, statistics_only)
+    if reproduce and tier == "fast":
         # Where any difference fails, the first seed decides: a changed behaviour changes its
         # curve. The other seeds run only then, for the statistics of the failure report.
         current = run_seeds(script, env_id, seeds[:1], budget, extra, workers, script_file)
@@ -307,7 +326,7 @@ def check(script, env_id, tier="fast", workers=1, script_file=None, extra_overri
             current.update(run_seeds(script, env_id, seeds[1:], budget, extra, workers, script_file))
     else:
         current = run_seeds(script, env_id, seeds, budget, extra, workers, script_file)
-    verdict = judge(baseline, current, budget, must_reproduce=must_reproduce)
+    verdict = judge(baseline, current, budget, must_reproduce=reproduce)
     report = f"{script} on {env_id} ({tier}): {verdict.message}\n{side_by_side(verdict, budget)}"
     if not verdict.passed:
         png = os.path.join(tempfile.gettempdir(), "regression_plots", f"{script}__{env_id}__{tier}.png")
