@@ -128,17 +128,28 @@ def judge(mutation, column="here"):
 
 
 def load_state():
-    """{(column, id, key): row}; the last row of a key wins."""
+    """{(column, id, key): row}, and {(column, id): row} of each mutation's latest verdict
+    whatever its key; the last row wins."""
     if not os.path.exists(STATE):
         return {}
     with open(STATE) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    return {(r.get("column", "here"), r["id"], r["key"]): r for r in rows}
+    state = {(r.get("column", "here"), r["id"], r["key"]): r for r in rows}
+    state.update({(r.get("column", "here"), r["id"]): r for r in rows})
+    return state
 
 
-def verdicts(state, column):
-    """{mutation id: its row in `column` for the current scripts and tests, or None}."""
-    return {m.id: state.get((column, m.id, key(m, column))) for m in MUTATIONS}
+def verdicts(state, column, stale=False):
+    """{mutation id: its row in `column` for the current scripts and tests, or None}; with
+    stale, a mutation judged only with an earlier text of its script or tests gets that
+    latest verdict, marked stale."""
+    rows = {}
+    for m in MUTATIONS:
+        row = state.get((column, m.id, key(m, column)))
+        if row is None and stale and (column, m.id) in state:
+            row = dict(state[(column, m.id)], stale=True)
+        rows[m.id] = row
+    return rows
 
 
 def cell(row):
@@ -146,11 +157,12 @@ def cell(row):
     if not row:
         return "not judged", ""
     first = row["first_test"].replace("|", "\\|")
-    return row["verdict"], (f"`{first}` ({row['seconds']} s)" if first else f"({row['seconds']} s)")
+    verdict = row["verdict"] + (" (stale)" if row.get("stale") else "")
+    return verdict, (f"`{first}` ({row['seconds']} s)" if first else f"({row['seconds']} s)")
 
 
 def write_report(state):
-    columns = {c: verdicts(state, c) for c in COLUMNS}
+    columns = {c: verdicts(state, c, stale=True) for c in COLUMNS}
     scores = []
     for c, rows in columns.items():
         judged = [r for r in rows.values() if r]
@@ -170,6 +182,8 @@ def write_report(state):
         "stop at the first failure. **here**: as on this machine, where a synchronous script must",
         "reproduce the learning curves recorded here bit for bit. **elsewhere**: the learning-curve",
         "checks judge by their statistics alone, as on any other machine (the identity rule off).",
+        "A verdict marked (stale) was reached with an earlier text of the script or of its tests;",
+        "the next run of the command judges it again.",
         "",
         f"Machine: {machine_description()}; {date.today().isoformat()}.",
         "",

@@ -147,3 +147,15 @@ def test_line_search_rejects_when_no_try_fits_the_trust_region():
     full = torch.tensor([100.0, 0.0], dtype=torch.float64)  # 0.8^9 * 100 = 13.4: KL far over delta
     accepted, _, _ = trpo.line_search(q.evaluate, [q.param], full, max_kl=0.01)
     assert not accepted and torch.equal(q.param, torch.zeros(2, dtype=torch.float64))
+
+
+def test_natural_step_is_plus_h_inverse_g_on_a_closed_form_case():
+    # H = diag(4, 1), g = (2, 1): H^-1 g = (0.5, 1), g^T H^-1 g = 2, so with delta = 0.01 the step
+    # is sqrt(2 * 0.01 / 2) (0.5, 1) = (0.05, 0.1): uphill on the surrogate (s . g > 0) and not
+    # along g, whose direction (2, 1) differs. A step of the wrong sign, or along g, fails.
+    H = torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64))
+    g = torch.tensor([2.0, 1.0], dtype=torch.float64)
+    x, _ = trpo.conjugate_gradient(lambda v: H @ v, g, iters=10)
+    s = trpo.natural_step(x, H @ x, 0.01)
+    torch.testing.assert_close(s, torch.tensor([0.05, 0.1], dtype=torch.float64), rtol=1e-10, atol=1e-12)
+    assert (s @ g).item() > 0
