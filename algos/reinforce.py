@@ -21,10 +21,13 @@ depends only on the state leaves the expected gradient unchanged and lowers its 
 
 Complete episodes: every batch starts new episodes in all N environments and steps them until
 the finished episodes hold batch_size steps; then each environment finishes the episode it is
-in, and steps after an environment's last counted episode are discarded. At a time-limit
-truncation the episode did not really end: with the value baseline, G_t adds
-gamma^(T - t) V(final obs) for the rewards the time limit cut off; without a learned value
-there is nothing to bootstrap from, and G_t ends at the truncation (biased low near the limit).
+in, and steps after an environment's last counted episode are discarded: they are not counted
+in global_step and their episodes are not logged (logging them would favour the episodes that
+end early, and count steps that no update sees). At a time-limit truncation the episode did not
+really end: with the value baseline, G_t adds gamma^(T - t) V(final obs) for the rewards the
+time limit cut off; without a learned value there is nothing to bootstrap from, and G_t ends at
+the truncation (biased low near the limit). A step that terminates never bootstraps, even when
+the time limit truncates it too (gymnasium's TimeLimit then sets both flags).
 The knobs that matter most: baseline, batch_size, learning_rate. Defaults, measured on
 CartPole-v1 and InvertedPendulum-v5 (batches of 4000 steps with Adam 1e-3 did not learn the
 pendulum in 300k steps): 4 environments, batches of at least 1000 steps, Adam 1e-2 annealed to
@@ -405,7 +408,7 @@ def train(args):
         counted, counting = 0, np.ones(N, bool)
         step = 0
         while counting.any():
-            global_step += N
+            global_step += int(counting.sum())  # the steps that enter the batch
             with torch.inference_mode():
                 action, logprob, _, value, dist = agent.get_action_and_value(
                     torch.from_numpy(next_obs)
@@ -430,15 +433,18 @@ def train(args):
             buf["dones"].append(dones)
 
             final_values = np.zeros(N, np.float32)
-            # bootstrap the cut-off tail with V(final obs)
-            if truncations.any() and args.baseline == "value":
-                final_obs = prepare(np.stack(infos["final_obs"][truncations]), update=False)
+            # bootstrap the cut-off tail with V(final obs); never after a termination, even on
+            # the time limit's last step, where TimeLimit sets both flags
+            cut = truncations & ~terminations
+            if cut.any() and args.baseline == "value":
+                final_obs = prepare(np.stack(infos["final_obs"][cut]), update=False)
                 with torch.inference_mode():
-                    final_values[truncations] = agent.get_value(torch.from_numpy(final_obs)).numpy()
+                    final_values[cut] = agent.get_value(torch.from_numpy(final_obs)).numpy()
             buf["final_values"].append(final_values)
             if "final_info" in infos and "episode" in infos["final_info"]:
                 ep = infos["final_info"]["episode"]
-                for i in np.nonzero(infos["final_info"]["_episode"])[0]:
+                # only counted episodes: the others would favour those that end early
+                for i in np.nonzero(infos["final_info"]["_episode"] & counting)[0]:
                     episodic_returns.append((global_step, float(ep["r"][i])))
                     writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
                     writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)

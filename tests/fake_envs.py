@@ -37,7 +37,9 @@ class AlternatingEnv(gym.Env):
         truncation bootstrapped from V(final obs) = V(B):   V(A) = 6.67 (true infinite-horizon value)
         ... from V(reset obs) or V(s_t), both V(A):         V(A) = 4.0
         ... not at all (truncation treated as termination): V(A) = 2.86, the terminated value.
-    `box` gives a Box action space (actions still do nothing)."""
+    `box` gives a Box action space (actions still do nothing). `terminate="both"` ends by
+    termination with the truncation flag set too, as gymnasium's TimeLimit does when a task
+    fails on its last allowed step: the right answer is the terminated one (2.86)."""
 
     def __init__(self, terminate=False, box=False, horizon=3, reward=10.0):
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
@@ -54,7 +56,8 @@ class AlternatingEnv(gym.Env):
         self.t += 1
         end = self.t >= self.horizon
         obs = np.full(1, 1.0 if self.t % 2 == 1 else -1.0, np.float32)
-        return obs, reward, end and self.terminate, end and not self.terminate, {}
+        truncated = end and (self.terminate == "both" or not self.terminate)
+        return obs, reward, end and bool(self.terminate), truncated, {}
 
 
 class RawActionRewardEnv(gym.Env):
@@ -107,6 +110,7 @@ gym.register("ConstantRewardTruncated-v0", entry_point=ConstantRewardEnv, kwargs
 gym.register("ConstantRewardTerminated-v0", entry_point=ConstantRewardEnv, kwargs={"terminate": True})
 gym.register("AlternatingTruncated-v0", entry_point=AlternatingEnv, kwargs={"terminate": False})
 gym.register("AlternatingTerminated-v0", entry_point=AlternatingEnv, kwargs={"terminate": True})
+gym.register("AlternatingBothFlags-v0", entry_point=AlternatingEnv, kwargs={"terminate": "both"})
 gym.register("AlternatingTruncatedBox-v0", entry_point=AlternatingEnv, kwargs={"terminate": False, "box": True})
 gym.register("RawActionReward-v0", entry_point=RawActionRewardEnv)
 gym.register("MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)

@@ -181,12 +181,13 @@ def test_same_seed_gives_bit_identical_curve(script, env_id, tmp_path):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("env,expected", [("AlternatingTruncated-v0", 6.67), ("AlternatingTerminated-v0", 2.86),
-                                          ("AlternatingTruncatedBox-v0", 6.67)])
+                                          ("AlternatingBothFlags-v0", 2.86), ("AlternatingTruncatedBox-v0", 6.67)])
 def test_truncation_bootstraps_from_final_obs_and_termination_does_not(script, env, expected, tmp_path):
     # tests/fake_envs.py AlternatingEnv: states A, B, A, then the end in B; gamma 0.5. V(A) is
     # 6.67 when the truncation is bootstrapped from V(final obs) = V(B), 4.0 from V(reset obs)
     # or V(s_t) (both A), 2.86 when it is treated as a termination (the CleanRL bug), which is
-    # also the right answer when the episode really terminates. Observations are normalised
+    # also the right answer when the episode really terminates, even on the time limit's last
+    # step (AlternatingBothFlags: both flags set; bootstrapping it gives 6.67). Observations are normalised
     # (where the script does it for this action space), so the final observation must go
     # through the same statistics; rewards are not, so V is in the reward's units.
     env_id = f"tests.fake_envs:{env}"
