@@ -2,7 +2,7 @@
 
 For each script and environment, the harness judges, against the recorded fast-tier baseline:
 - the unchanged script on fresh seeds (4, 5, 6; the baseline has 1, 2, 3): must pass;
-- deliberately broken variants run through the same CLI: learning rate 0, the advantage's
+- deliberately broken variants run through the same CLI: learning rate 1e-30 (none), the advantage's
   sign flipped (a patched copy of the script), learning rate divided by 10, discount 0.5:
   each must be rejected.
 
@@ -65,7 +65,8 @@ def variants(script, env_id, directory):
     lr = float(extra[extra.index("--learning-rate") + 1]) if "--learning-rate" in extra else load(script).Args.learning_rate
     return [
         (f"unchanged, fresh seeds {fresh[0]}-{fresh[-1]}", extra, None, fresh, True),
-        ("learning rate 0", override(extra, "--learning-rate", 0.0), None, None, False),
+        # the scripts refuse a learning rate of 0; 1e-30 moves no float32 weight
+        ("learning rate 1e-30 (none)", override(extra, "--learning-rate", 1e-30), None, None, False),
         ("advantage sign flipped", extra, flipped_copy(script, directory), None, False),
         (f"learning rate / 10 ({lr / 10:g})", override(extra, "--learning-rate", lr / 10), None, None, False),
         ("discount 0.5", override(extra, "--gamma", 0.5), None, None, False),
@@ -125,7 +126,7 @@ def main():
 def sorted_rows(rows):
     """Rows in the order of REGISTRY (script, environment), each group's variants in order."""
     order = {key: i for i, key in enumerate(REGISTRY)}
-    names = ["unchanged", "learning rate 0", "advantage sign flipped", "learning rate / 10", "discount 0.5"]
+    names = ["unchanged", "learning rate 0", "learning rate 1e-30", "advantage sign flipped", "learning rate / 10", "discount 0.5"]
 
     def rank(row):
         cells = [c.strip() for c in row.split("|")]
