@@ -252,7 +252,7 @@ def markdown(curves, finals, random_scores):
     out.write("## Published numbers with the same protocol (one setting for every task, 1M steps)\n\n")
     out.write("| script | source; metric | " + " | ".join(ENVS) + " |\n|---|---|" + "---|" * len(ENVS) + "\n")
     for algo, (name, values) in FIGURE3.items():
-        out.write(f"| {algo}.py | PPO paper fig. 3, {name}, v1, 3 seeds; read off the plot | " + " | ".join(f"~{values[e]}" if e in values else "–" for e in ENVS) + " |\n")
+        out.write(f"| {algo}.py | PPO paper fig. 3, {name}, v1, 3 seeds; mean of the last 100 training episodes, read off the plot | " + " | ".join(f"~{values[e]}" if e in values else "–" for e in ENVS) + " |\n")
     for algo, source, values in PUBLISHED:
         out.write(f"| {algo}.py | {source} | " + " | ".join(values.get(e, "–") for e in ENVS) + " |\n")
     out.write("\n## Normalisation\n\n")
