@@ -19,9 +19,10 @@ clones the project.
     python -m tests.mutation_report --redo          # judge every mutation again
 
 Resumable: each verdict is appended to tests/baselines/mutations.jsonl as it is reached, keyed
-by the column, the mutation, the exact text of the mutated script and of the tests that judge
-it (FILES and their helpers), so a killed run loses only the mutations in flight, and a
-mutation whose script or tests changed is judged again. Mutations run in parallel, one per core
+by the column, the mutation, the exact text of the mutated script, of the test helpers and of
+the test files that ran up to the one that caught it (all of them for a survivor), so a killed
+run loses only the mutations in flight, and a mutation whose script or deciding tests changed
+is judged again. Mutations run in parallel, one per core
 (--workers); A3C's run two worker processes each.
 """
 
@@ -69,35 +70,43 @@ def fresh_copy(directory):
         shutil.copy2(os.path.join(REPO, path), target)
 
 
-def tests_text():
-    """The tracked text of the tests that judge a mutation (FILES and HELPERS)."""
-    tracked = set(tracked_files())
-    text = b""
-    for path in FILES + HELPERS:
-        if path in tracked:
-            with open(os.path.join(REPO, path), "rb") as f:
-                text += path.encode() + b"\0" + f.read()
-    return text
+def test_files(mutation, tracked):
+    """The test files that judge `mutation`, in the order they run (those git tracks: the copy
+    holds nothing else)."""
+    files = [f for f in FILES if f in tracked]
+    files = [f for f in files if f != "tests/test_trpo.py" or mutation.script == "trpo"]
+    return [f for f in files if f != "tests/test_a3c.py" or mutation.script == "a3c"]
 
 
-_TESTS = None
+def key(mutation, column="here", through=None, tracked=None):
+    """Identifies a verdict: the column, the mutation, the exact text of the script it mutates,
+    of the test helpers, and of the test files that ran up to and including `through`, the file
+    whose test caught it (None: all of them, as for a survivor). pytest stops at the first
+    failure, so a verdict holds as long as those texts do, whatever changes in the files after."""
+    tracked = set(tracked_files()) if tracked is None else tracked
+    files = test_files(mutation, tracked)
+    if through in files:
+        files = files[: files.index(through) + 1]
+    digest = hashlib.sha256(f"{column}\0{mutation.old}\0{mutation.new}\0".encode())
+    for path in [f"algos/{mutation.script}.py"] + [h for h in HELPERS if h in tracked] + files:
+        with open(os.path.join(REPO, path), "rb") as f:
+            digest.update(path.encode() + b"\0" + f.read())
+    return digest.hexdigest()[:16]
 
 
-def key(mutation, column="here"):
-    """Identifies a verdict: the column, the mutation, the exact text of the script it mutates
-    and of the tests that judge it."""
-    global _TESTS
-    if _TESTS is None:
-        _TESTS = hashlib.sha256(tests_text()).digest()
-    with open(os.path.join(REPO, "algos", f"{mutation.script}.py"), "rb") as f:
-        text = f.read() + mutation.old.encode() + mutation.new.encode() + _TESTS + column.encode()
-    return hashlib.sha256(text).hexdigest()[:16]
+def through(row):
+    """The test file that caught the mutation of `row` (None for a survivor or a crash)."""
+    first = row.get("first_test", "")
+    return first.split("::")[0] if row.get("verdict") == "caught" and "::" in first else None
+
+
+def current(row, mutation, tracked=None):
+    """Whether `row` still holds for the current texts of the script and its tests."""
+    return row is not None and row.get("key") == key(mutation, row.get("column", "here"), through(row), tracked)
 
 
 def pytest_command(mutation, directory=REPO):
-    files = [f for f in FILES if os.path.exists(os.path.join(directory, f))]
-    files = [f for f in files if f != "tests/test_trpo.py" or mutation.script == "trpo"]
-    files = [f for f in files if f != "tests/test_a3c.py" or mutation.script == "a3c"]
+    files = test_files(mutation, {f for f in FILES if os.path.exists(os.path.join(directory, f))})
     # -k by the script's name: its parameter in test_math/test_cli/test_regression ids; the
     # script-specific files (test_trpo.py, test_a3c.py) carry it in their own name.
     return [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
@@ -107,6 +116,8 @@ def pytest_command(mutation, directory=REPO):
 def judge(mutation, column="here"):
     """{'column', 'id', 'key', 'verdict', 'first_test', 'seconds'} of one mutation."""
     start = time.time()
+    tracked = set(tracked_files())
+    keys = {f: key(mutation, column, f, tracked) for f in test_files(mutation, tracked) + [None]}  # before the copy
     with tempfile.TemporaryDirectory(prefix="mutation-") as directory:
         fresh_copy(directory)
         path = os.path.join(directory, "algos", f"{mutation.script}.py")
@@ -123,31 +134,28 @@ def judge(mutation, column="here"):
         verdict, first = "caught", failed[0]
     else:  # collection error, crash, no tests: the mutant did not run as a test would need
         verdict, first = "caught", f"pytest exit {proc.returncode}: " + (proc.stdout.strip().splitlines() or [""])[-1]
-    return {"column": column, "id": mutation.id, "key": key(mutation, column), "verdict": verdict, "first_test": first,
-            "seconds": round(time.time() - start)}
+    row = {"column": column, "id": mutation.id, "verdict": verdict, "first_test": first, "seconds": round(time.time() - start)}
+    return dict(row, key=keys.get(through(row), keys[None]))
 
 
 def load_state():
-    """{(column, id, key): row}, and {(column, id): row} of each mutation's latest verdict
-    whatever its key; the last row wins."""
+    """{(column, id): the latest row of that mutation in that column}."""
     if not os.path.exists(STATE):
         return {}
     with open(STATE) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    state = {(r.get("column", "here"), r["id"], r["key"]): r for r in rows}
-    state.update({(r.get("column", "here"), r["id"]): r for r in rows})
-    return state
+    return {(r.get("column", "here"), r["id"]): dict(r, column=r.get("column", "here")) for r in rows}
 
 
 def verdicts(state, column, stale=False):
-    """{mutation id: its row in `column` for the current scripts and tests, or None}; with
-    stale, a mutation judged only with an earlier text of its script or tests gets that
-    latest verdict, marked stale."""
+    """{mutation id: its latest row in `column` if it holds for the current scripts and tests,
+    else None}; with stale, such an outdated row is kept, marked stale."""
+    tracked = set(tracked_files())
     rows = {}
     for m in MUTATIONS:
-        row = state.get((column, m.id, key(m, column)))
-        if row is None and stale and (column, m.id) in state:
-            row = dict(state[(column, m.id)], stale=True)
+        row = state.get((column, m.id))
+        if row is not None and not current(row, m, tracked):
+            row = dict(row, stale=True) if stale else None
         rows[m.id] = row
     return rows
 
@@ -229,8 +237,9 @@ def main():
     if args.report:
         write_report(state)
         return 0
-    todo = [m for m in MUTATIONS if (args.only is None or m.id in args.only)
-            and (args.redo or (column, m.id, key(m, column)) not in state)]
+    done = verdicts(state, column)
+    todo = [m for m in MUTATIONS if (args.only is None or m.id in args.only) and (args.redo or done[m.id] is None)]
+    todo.sort(key=lambda m: (column, m.id) in state)  # never judged first, then the outdated
     print(f"{column}: {len(todo)} of {len(MUTATIONS)} mutations to judge, {args.workers} at a time", flush=True)
     os.makedirs(os.path.dirname(STATE), exist_ok=True)
     with ProcessPoolExecutor(max(1, args.workers)) as pool:
@@ -239,7 +248,7 @@ def main():
             row = future.result()
             with open(STATE, "a") as f:
                 f.write(json.dumps(row) + "\n")
-            state[(column, row["id"], row["key"])] = row
+            state[(column, row["id"])] = row
             print(f"[{done}/{len(todo)}] {column} {row['id']}: {row['verdict']}"
                   + (f" by {row['first_test']}" if row["first_test"] else "") + f" ({row['seconds']} s)", flush=True)
             write_report(state)

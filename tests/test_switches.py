@@ -30,7 +30,7 @@ TINY = {
 # Values off the default chosen so that the field must matter in a tiny run; other fields: a
 # bool flipped, a Literal's other choices, a number doubled.
 VALUES = {
-    "learning_rate": [0.0], "gamma": [0.5], "gae_lambda": [0.5], "ent_coef": [0.5], "anneal_lr": None,
+    "gamma": [0.5], "gae_lambda": [0.5], "ent_coef": [0.5], "anneal_lr": None,
     "max_kl": [0.1], "damping": [10.0], "cg_iters": [1], "backtrack_coef": [0.1], "backtrack_iters": [1],
     "target_kl": [1e-9], "vf_clip": [1e-3], "init_beta": [10.0], "kl_target": [1e-6], "clip_coef": [0.01],
     "max_grad_norm": [1e-3], "rmsprop_eps": [1.0], "rmsprop_alpha": [0.5], "log_std_init": [-1.0],
