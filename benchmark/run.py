@@ -80,6 +80,18 @@ PUBLISHED = {
 ONE_SETTING = {"ppo_clip": [], "ppo_kl": [], "trpo": [], "a2c": A2C_MUJOCO, "a3c": A3C_MUJOCO, "reinforce": REINFORCE_MUJOCO}
 
 
+# A change to a script's learning after which its older curves no longer describe it: (the
+# first date of curves recorded with the change, what changed). Older curves stay until rerun,
+# and their cells say so.
+CHANGES = {"reinforce": ("2026-12-03", "reinforce.py's fix of the both-flags bootstrap and the batch's step count")}
+
+
+def predates_change(row):
+    """The change a row's curve was recorded before, or None."""
+    change = CHANGES.get(row["algo"])
+    return change[1] if change and row.get("date", change[0]) < change[0] else None
+
+
 def tuned_per_task(algo, env_id):
     """Whether the suite runs (algo, env_id) with a per-task setting rather than the script's one."""
     return script_args(algo, env_id) != ONE_SETTING[algo]
@@ -291,12 +303,12 @@ def report(results):
     for (algo, env_id, seed), (header, steps, returns) in curves.items():
         total = int(re.search(r"--total-timesteps (\d+)", header["command"])[1])
         rows.append({"algo": algo, "env_id": env_id, "seed": seed, "total_timesteps": total, "final_return": round(final_return(returns), 1),
-                     "wall_time_s": header["wall_time_s"], "sps": header["sps"]})  # fmt: skip
+                     "wall_time_s": header["wall_time_s"], "sps": header["sps"], "date": header["date"]})  # fmt: skip
     os.makedirs(results, exist_ok=True)
     order = {a: i for i, a in enumerate(ALGOS)}
     rows.sort(key=lambda r: (ENVS.index(r["env_id"]) if r["env_id"] in ENVS else 99, r["env_id"], order.get(r["algo"], 99), r["algo"], r["seed"]))
     with open(os.path.join(results, "mujoco_1m.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["algo", "env_id", "seed", "total_timesteps", "final_return", "wall_time_s", "sps"])
+        writer = csv.DictWriter(f, fieldnames=["algo", "env_id", "seed", "total_timesteps", "final_return", "wall_time_s", "sps"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     with open(os.path.join(results, "mujoco_1m.md"), "w") as f:
@@ -311,7 +323,8 @@ def table(rows):
     for algo in ALGOS:
         cells = []
         for env_id in ENVS:
-            finals = [r["final_return"] for r in rows if r["algo"] == algo and r["env_id"] == env_id]
+            cell_rows = [r for r in rows if r["algo"] == algo and r["env_id"] == env_id]
+            finals = [r["final_return"] for r in cell_rows]
             target = TARGETS[algo][env_id]
             if not finals:
                 cells.append(f"not run (target ≥ {target})")
@@ -319,7 +332,9 @@ def table(rows):
             mean = np.mean(finals)
             mark = "met" if mean >= target and len(finals) == len(SEEDS) else ("partial" if len(finals) < len(SEEDS) else "NOT met")
             tuned = ", tuned per task" if tuned_per_task(algo, env_id) else ""
-            cells.append(f"{mean:.0f} ± {np.std(finals):.0f} ({len(finals)} seed{'s' if len(finals) > 1 else ''}{tuned}; target ≥ {target}: {mark})")
+            old = sorted({c for c in map(predates_change, cell_rows) if c})
+            old = f"; recorded before {old[0]}" if old else ""
+            cells.append(f"{mean:.0f} ± {np.std(finals):.0f} ({len(finals)} seed{'s' if len(finals) > 1 else ''}{tuned}; target ≥ {target}: {mark}{old})")
         lines.append(f"| {algo}.py | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

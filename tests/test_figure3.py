@@ -152,3 +152,14 @@ def test_the_ranking_compares_the_papers_order_with_ours_where_the_figure_has_no
     assert "- Walker2d-v5: paper ppo_clip > trpo > a2c; here ppo_clip > trpo > a2c: same order" in text
     assert "InvertedPendulum" not in text and "HalfCheetah" not in text  # a tie in the figure; too few seeds
     assert text.endswith("The same order on 1 of 2 tasks compared.")
+
+
+def test_a_cell_recorded_before_a_change_to_its_script_says_so():
+    date, change = run.CHANGES["reinforce"]
+    rows = [{"algo": "reinforce", "env_id": "Hopper-v5", "final_return": 800.0, "date": "2026-11-24"},
+            {"algo": "a2c", "env_id": "Hopper-v5", "final_return": 800.0, "date": "2026-11-24"},
+            {"algo": "reinforce", "env_id": "Walker2d-v5", "final_return": 500.0, "date": date}]
+    assert run.predates_change(rows[0]) == change and run.predates_change(rows[1]) is None and run.predates_change(rows[2]) is None
+    lines = run.table(rows).splitlines()
+    reinforce = [line for line in lines if line.startswith("| reinforce.py")][0]
+    assert reinforce.count(f"recorded before {change}") == 1 and "recorded before" not in [line for line in lines if line.startswith("| a2c.py")][0]
