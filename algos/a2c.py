@@ -10,7 +10,7 @@ give one gradient step (RMSProp) on
 
     A_t        = R_t - V(s_t)                                               (advantage)
     L^PG       = E_t[ log pi_theta(a_t | s_t) A_t ]                           (maximised)
-    L^VF       = E_t[ (V(s_t) - R_t)^2 ]                                      (minimised)
+    L^VF       = 0.5 E_t[ (V(s_t) - R_t)^2 ]                                  (minimised)
     loss       = -L^PG + c_1 L^VF - c_2 H[pi_theta](s_t)
 
 with the n-step return R_t = r_t + gamma r_{t+1} + ... + gamma^(n-1) r_{t+n-1} + gamma^n V(s_{t+n})
@@ -24,22 +24,25 @@ r_t + gamma V(s_{t+1}) - V(s_t) of the slides; values in between trade bias for 
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
 final observation, not zero. The knobs that matter most, beside the number of environments:
 num_steps (t_max, the n of the n-step return), learning_rate, ent_coef, and shared_trunk (one
-body for actor and critic, as in the paper, or two networks). The defaults are the A3C paper's
-RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps))
-with alpha 0.99 and eps 1e-5, entropy 0.01, gamma 0.99; with two hidden layers of 64 tanh units.
-One departure from the paper: observations are normalised and rewards scaled by the running
-std of the discounted return on every task, discrete ones too. Without that, A2C on
-CartPole-v1 reached 383-460 and fell back (final means of the last 20 episodes at 300k steps,
-seeds 1-5: 94, 415, 397, 397, 328); with it, every seed reaches 475 within 50k steps and ends
-at 500 (README, "Defaults that learn and hold").
-
-Here t_max = 5 and the learning rate is 7e-4, the paper's too, with 8 environments.
+body for actor and critic, as in the paper, or two networks). The defaults: the A3C paper's
+RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps)) with
+alpha 0.99, its t_max 5, entropy 0.01 and gamma 0.99; OpenAI Baselines' A2C's eps 1e-5,
+learning rate 7e-4 annealed linearly, c_1 0.5 and gradient-norm clip 0.5 (the paper samples its
+learning rates from LogUniform(1e-4, 1e-2)); 8 environments; two hidden layers of 64 tanh units.
+One departure from both: observations are normalised and rewards scaled by the running std of
+the discounted return on every task, discrete ones too; without that, A2C learns CartPole-v1
+and falls back (algos/a2c.md, "Defaults and why"; the criterion: benchmark/README.md,
+"Defaults that learn and hold").
 """
 
+import contextlib
+import io
+import math
 import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
@@ -76,7 +79,7 @@ class Args:
     eval_episodes: int = 10
     """number of episodes of the evaluation after training or from --eval-checkpoint"""
     eval_checkpoint: Optional[str] = None
-    """evaluate this saved model.pt on --env-id instead of training"""
+    """evaluate this saved model.pt on --env-id instead of training (env seeds: --seed + 100000)"""
     normalize_obs: bool = True
     """normalise observations by running mean and std (both kinds of action)"""
     normalize_reward: bool = True
@@ -88,7 +91,7 @@ class Args:
     learning_rate: float = 7e-4
     """RMSProp learning rate"""
     anneal_lr: bool = True
-    """anneal the learning rate linearly to zero over the run"""
+    """anneal the learning rate linearly towards zero over the run"""
     num_steps: int = 5
     """steps per environment per update (t_max, the n of the n-step return)"""
     gamma: float = 0.99
@@ -246,9 +249,12 @@ def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
 
 
 class RMSprop:
-    """The A3C paper's non-centred RMSProp (TensorFlow's too; torch's adds eps after the root):
+    """The A3C paper's non-centred RMSProp, with g starting at zero:
         g     <- alpha g + (1 - alpha) dtheta^2
         theta <- theta - eta dtheta / sqrt(g + eps)
+    From zero, the first steps are up to 1 / sqrt(1 - alpha) (10) times the steady size.
+    TensorFlow 1's RMSPropOptimizer (OpenAI Baselines' A2C) has the same update but starts g at
+    one; torch.optim.RMSprop starts it at zero but adds eps after the root.
     step() takes the gradients as an argument, as a3c.py's shared version does."""
 
     def __init__(self, params, alpha=0.99, eps=1e-5):
@@ -525,7 +531,7 @@ def train(args):
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
+    raise SystemExit("error: " + " ".join(str(message).split()))  # one line, whatever it quotes
 
 
 def _mujoco_warning(message):
@@ -558,13 +564,16 @@ def check_env(env_id):
         mujoco.set_mju_user_warning(_mujoco_warning)
     except ImportError:
         pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(
-            f"unknown or unavailable --env-id {env_id!r} ({e}); "
-            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
-        )
+    with warnings.catch_warnings(record=True) as caught:  # shown only once the id works
+        try:
+            env = gym.make(env_id)
+        except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+            fail(
+                f"unknown or unavailable --env-id {env_id!r} ({e}); "
+                "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+            )
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
@@ -681,24 +690,63 @@ def make_run_dir(env_id, exp_name, seed):
             run_dir = f"{base}-{n}"
 
 
+def check_fields(args, names, ok, what):
+    """fail() at the first field in names whose value v is not ok(v): it must be `what`."""
+    for name in names:
+        value = getattr(args, name)
+        if not ok(value):
+            fail(f"--{name.replace('_', '-')} must be {what}, not {value!r}")
+
+
 def validate_args(args):
-    if args.num_envs < 1 or args.num_steps < 1:
-        fail("--num-envs and --num-steps must be positive")
+    """Check every field of Args before anything is written or started (tyro checks only
+    the types): fail() with one line that says what to change."""
+    if not args.exp_name or "/" in args.exp_name or "\0" in args.exp_name:
+        fail(
+            f"--exp-name {args.exp_name!r} is part of the run directory's name: "
+            "give a non-empty name without '/'"
+        )
+    if not 0 <= args.seed <= 2**32 - 1 - 100_000:
+        fail(
+            f"--seed must be in [0, {2**32 - 1 - 100_000}] (numpy's seeds, less the 100000 "
+            f"that evaluation adds), not {args.seed}"
+        )
+    if args.eval_checkpoint is not None and not os.path.isfile(args.eval_checkpoint):
+        fail(
+            f"--eval-checkpoint {args.eval_checkpoint!r} not found: pass the model.pt of a "
+            "run trained with --save-model"
+        )
+    counts = ["torch_threads", "total_timesteps", "num_envs", "eval_episodes", "num_steps",
+              "hidden_size"]
+    check_fields(args, counts, lambda v: v >= 1, "a positive integer")
+    positive = ["learning_rate", "rmsprop_eps", "max_grad_norm"]
+    check_fields(args, positive, lambda v: 0 < v < math.inf, "positive and finite")
+    check_fields(args, ["ent_coef", "vf_coef"], lambda v: 0 <= v < math.inf, "0 or more, finite")
+    check_fields(args, ["rmsprop_alpha"], lambda v: 0 <= v < 1, "in [0, 1)")
+    check_fields(args, ["gamma"], lambda v: 0 < v <= 1, "in (0, 1]")
+    check_fields(args, ["gae_lambda"], lambda v: 0 <= v <= 1, "in [0, 1]")
+    check_fields(args, ["log_std_init"], math.isfinite, "a finite number")
+    check_fields(args, ["activation"], lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
     batch_size = args.num_envs * args.num_steps
+    if args.norm_adv and batch_size < 2:
+        fail(
+            "--norm-adv needs a batch of 2 transitions or more (the std of one is NaN): "
+            "raise --num-steps or use --no-norm-adv"
+        )
     if args.total_timesteps < batch_size:
         fail(
             f"--total-timesteps {args.total_timesteps} is less than one batch "
             f"(num_envs * num_steps = {batch_size}); raise it or shrink the batch"
         )
-    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
-        fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
 
 
 def evaluate_checkpoint(args):
-    """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
+    """Standalone evaluation of --eval-checkpoint, on the environment seeds of the evaluation
+    after training (seed + 100000); logs eval/episodic_return to a new run."""
+    validate_args(args)
     returns = evaluate(
-        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
-        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed + 100_000,
+        args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
     )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
@@ -713,6 +761,28 @@ def evaluate_checkpoint(args):
     return returns
 
 
+def parse_args(argv=None):
+    """tyro.cli(Args), with tyro's boxed parse error (an unknown option, a malformed number, a
+    choice not offered) condensed to one line by fail(); --help as tyro prints it."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(Args, args=argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        message = []  # tyro's box: its title, then the first rows of text between two rules
+        for row in captured.getvalue().splitlines()[1:]:
+            row = row.strip("\u2502| ")  # its sides, in UTF-8 or in ASCII
+            if row.strip("\u2500\u2570\u256f-+"):
+                message.append(row)
+            elif message:
+                break
+        fail(" ".join(message) or f"the command line does not parse: see {SCRIPT} --help")
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return args
+
+
 if __name__ == "__main__":
-    args = tyro.cli(Args)
+    args = parse_args()
     evaluate_checkpoint(args) if args.eval_checkpoint else train(args)

@@ -9,20 +9,24 @@ K worker processes (num_workers), each with one environment and a local copy the
 global parameters theta (in shared memory), repeat without any lock (Hogwild):
 
     theta' <- theta                                       (synchronise)
-    act with pi_theta' for up to t_max steps or until the episode ends
+    act with pi_theta' for up to t_max steps or until the episode ends, T <- T + 1 at each
+        step (the global step counter, shared; the run stops at T_max)
     R = 0 at termination, V(s_t) otherwise                (V(final obs) at a time-limit truncation)
     for i = t-1 .. t_start:  R <- r_i + gamma R
         dtheta' += grad log pi_theta'(a_i|s_i) (R - V(s_i)) + c_2 grad H[pi_theta'](s_i)
         dtheta' += c_1 d(R - V(s_i))^2 / dtheta'
     apply dtheta' to theta with the shared RMSProp            (no lock)
-    T <- T + t  (global step counter, the run stops at T_max)
 
-So the transitions of one worker's segment, at most t_max of them,
-give one gradient step (RMSProp) on
+Algorithm S3 sums these terms over the segment; this script averages them (E_t below: S3's
+dtheta' divided by the segment's length t) and clips the result's norm to max_grad_norm before
+the step, as a2c.py does with its batch, so that the two scripts share one loss. What differs
+from S3: a segment cut short by an episode's end (t < t_max) weighs each of its transitions
+t_max / t times as much as a full segment does. So the transitions of one worker's segment, at
+most t_max of them, give one gradient step (RMSProp) on
 
     A_t        = R_t - V(s_t)                                               (advantage)
     L^PG       = E_t[ log pi_theta(a_t | s_t) A_t ]                           (maximised)
-    L^VF       = E_t[ (V(s_t) - R_t)^2 ]                                      (minimised)
+    L^VF       = 0.5 E_t[ (V(s_t) - R_t)^2 ]                                  (minimised)
     loss       = -L^PG + c_1 L^VF - c_2 H[pi_theta](s_t)
 
 with the n-step return R_t = r_t + gamma r_{t+1} + ... + gamma^(n-1) r_{t+n-1} + gamma^n V(s_{t+n})
@@ -34,29 +38,28 @@ lambda = 1 gives the n-step advantage above, lambda = 0 the one-step TD advantag
 r_t + gamma V(s_{t+1}) - V(s_t) of the slides; values in between trade bias for variance.
 
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
-final observation, not zero. The knobs that matter most, beside the number of environments:
+final observation, not zero. The knobs that matter most, beside the number of workers:
 num_steps (t_max, the n of the n-step return), learning_rate, ent_coef, and shared_trunk (one
-body for actor and critic, as in the paper, or two networks). The defaults are the A3C paper's
-RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta / sqrt(g + eps))
-with alpha 0.99 and eps 1e-5, entropy 0.01, gamma 0.99; with two hidden layers of 64 tanh units.
-One departure from the paper: observations are normalised and rewards scaled by the running
-std of the discounted return on every task, discrete ones too. Without that, A2C on
-CartPole-v1 reached 383-460 and fell back (final means of the last 20 episodes at 300k steps,
-seeds 1-5: 94, 415, 397, 397, 328); with it, every seed reaches 475 within 50k steps and ends
-at 500 (README, "Defaults that learn and hold").
+body for actor and critic, as in the paper, or two networks). The defaults are a2c.py's (the
+A3C paper's RMSProp (g <- alpha g + (1 - alpha) dtheta^2, theta <- theta - eta dtheta /
+sqrt(g + eps)) with alpha 0.99, entropy 0.01, gamma 0.99; OpenAI Baselines' A2C's eps 1e-5, c_1
+0.5 and gradient-norm clip 0.5; two hidden layers of 64 tanh units), with the same departure:
+observations are normalised and rewards scaled by the running std of the discounted return on
+every task, discrete ones too.
 
-Here t_max = 20 and the learning rate is 2e-4, not a2c.py's 5 and 7e-4 (the paper's Atari
-setting): RMSProp's step has about the same size whatever the batch, and a worker steps on its
-own segment where a2c.py steps on 8 x 5 transitions, so with a2c.py's settings it moves theta
-about 8 times as far per transition. With 2 workers on InvertedPendulum-v5, 7e-4 reached 1000
-and collapsed (final means of the last 20 episodes at 500k steps, seeds 1-3: 161, 239, 310);
-1e-4 at t_max 5 let one seed of five fall to 786 by 300k steps (benchmark/results/targets/ in
-git history). A segment of 20 steps once where t_max 5 steps four times: 2e-4 keeps the
-distance per transition of 1e-4 at t_max 5 (four noisy steps of 1e-4 spread as far as one of
-2e-4 whose noise is halved), for a quarter of the updates. README, "Defaults that learn and
-hold", has what they give on CartPole-v1 and InvertedPendulum-v5.
+Here t_max = 20 and the learning rate is 2e-4, not a2c.py's 5 and 7e-4: RMSProp's step has
+about the same size whatever the batch, and a worker steps on its own segment where a2c.py
+steps on 8 x 5 transitions, so with a2c.py's settings it moves theta about 8 times as far per
+transition; with them, 2 workers on InvertedPendulum-v5 learn and collapse. A segment of 20
+steps once where t_max 5 steps four times: 2e-4 keeps the distance per transition of 1e-4 at
+t_max 5 (four noisy steps of 1e-4 spread as far as one of 2e-4 whose noise is halved), for a
+quarter of the updates. What these defaults give on CartPole-v1 and InvertedPendulum-v5, and
+what the alternatives gave: algos/a3c.md ("Defaults and why", "Results").
 """
 
+import contextlib
+import io
+import math
 import os
 import queue
 import random
@@ -64,6 +67,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, Optional
 
@@ -83,7 +87,7 @@ class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment (part of the run directory's name)"""
     seed: int = 1
-    """seed of torch, numpy, random and the environments"""
+    """seed of torch, numpy, random and the environments (worker i: seed + i)"""
     torch_deterministic: bool = True
     """use torch's deterministic algorithms (A3C's curve still varies: workers race)"""
     torch_threads: int = 1
@@ -101,7 +105,7 @@ class Args:
     eval_episodes: int = 10
     """number of episodes of the evaluation after training or from --eval-checkpoint"""
     eval_checkpoint: Optional[str] = None
-    """evaluate this saved model.pt on --env-id instead of training"""
+    """evaluate this saved model.pt on --env-id instead of training (env seeds: --seed + 100000)"""
     normalize_obs: bool = True
     """normalise observations by running mean and std (both kinds of action)"""
     normalize_reward: bool = True
@@ -113,7 +117,7 @@ class Args:
     learning_rate: float = 2e-4
     """RMSProp learning rate"""
     anneal_lr: bool = True
-    """anneal the learning rate linearly to zero over the run"""
+    """anneal the learning rate linearly towards zero over the run"""
     num_steps: int = 20
     """steps per worker per update, at most (t_max, the n of the n-step return)"""
     gamma: float = 0.99
@@ -283,9 +287,12 @@ def scale_reward(reward, return_rms, clip=10.0, eps=1e-8):
 
 
 class SharedRMSprop:
-    """The A3C paper's non-centred RMSProp (TensorFlow's too; torch's adds eps after the root):
+    """The A3C paper's non-centred RMSProp, with g starting at zero:
         g     <- alpha g + (1 - alpha) dtheta^2
         theta <- theta - eta dtheta / sqrt(g + eps)
+    From zero, the first steps are up to 1 / sqrt(1 - alpha) (10) times the steady size.
+    TensorFlow 1's RMSPropOptimizer (OpenAI Baselines' A2C) has the same update but starts g at
+    one; torch.optim.RMSprop starts it at zero but adds eps after the root.
     g lives in shared memory beside theta, made before the workers start; each worker calls
     step() with its own gradients as an argument, without a lock (Hogwild)."""
 
@@ -762,7 +769,7 @@ def stop_workers(workers, messages, stop):
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
+    raise SystemExit("error: " + " ".join(str(message).split()))  # one line, whatever it quotes
 
 
 def _mujoco_warning(message):
@@ -795,13 +802,16 @@ def check_env(env_id):
         mujoco.set_mju_user_warning(_mujoco_warning)
     except ImportError:
         pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(
-            f"unknown or unavailable --env-id {env_id!r} ({e}); "
-            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
-        )
+    with warnings.catch_warnings(record=True) as caught:  # shown only once the id works
+        try:
+            env = gym.make(env_id)
+        except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+            fail(
+                f"unknown or unavailable --env-id {env_id!r} ({e}); "
+                "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+            )
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
@@ -918,26 +928,65 @@ def make_run_dir(env_id, exp_name, seed):
             run_dir = f"{base}-{n}"
 
 
+def check_fields(args, names, ok, what):
+    """fail() at the first field in names whose value v is not ok(v): it must be `what`."""
+    for name in names:
+        value = getattr(args, name)
+        if not ok(value):
+            fail(f"--{name.replace('_', '-')} must be {what}, not {value!r}")
+
+
 def validate_args(args):
-    if args.num_workers < 1 or args.num_steps < 1:
-        fail("--num-workers and --num-steps must be positive")
+    """Check every field of Args before anything is written or started (tyro checks only
+    the types): fail() with one line that says what to change."""
+    if not args.exp_name or "/" in args.exp_name or "\0" in args.exp_name:
+        fail(
+            f"--exp-name {args.exp_name!r} is part of the run directory's name: "
+            "give a non-empty name without '/'"
+        )
+    if not 0 <= args.seed <= 2**32 - 1 - 100_000:
+        fail(
+            f"--seed must be in [0, {2**32 - 1 - 100_000}] (numpy's seeds, less the 100000 "
+            f"that evaluation adds), not {args.seed}"
+        )
+    if args.eval_checkpoint is not None and not os.path.isfile(args.eval_checkpoint):
+        fail(
+            f"--eval-checkpoint {args.eval_checkpoint!r} not found: pass the model.pt of a "
+            "run trained with --save-model"
+        )
+    counts = ["torch_threads", "total_timesteps", "num_workers", "eval_episodes", "num_steps",
+              "hidden_size", "log_every"]
+    check_fields(args, counts, lambda v: v >= 1, "a positive integer")
+    positive = ["learning_rate", "rmsprop_eps", "max_grad_norm"]
+    check_fields(args, positive, lambda v: 0 < v < math.inf, "positive and finite")
+    check_fields(args, ["ent_coef", "vf_coef"], lambda v: 0 <= v < math.inf, "0 or more, finite")
+    check_fields(args, ["rmsprop_alpha"], lambda v: 0 <= v < 1, "in [0, 1)")
+    check_fields(args, ["gamma"], lambda v: 0 < v <= 1, "in (0, 1]")
+    check_fields(args, ["gae_lambda"], lambda v: 0 <= v <= 1, "in [0, 1]")
+    check_fields(args, ["log_std_init"], math.isfinite, "a finite number")
+    check_fields(args, ["activation"], lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
     batch_size = args.num_workers * args.num_steps
     if args.total_timesteps < batch_size:
         fail(
             f"--total-timesteps {args.total_timesteps} is less than one segment per worker "
             f"(num_workers * num_steps = {batch_size}); raise it or use fewer workers"
         )
-    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
-        fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
-    if args.log_every < 1:
-        fail("--log-every must be positive")
+    cores = os.cpu_count() or 1
+    if args.eval_checkpoint is None and args.num_workers > cores:  # before any worker starts
+        print(
+            f"warning: --num-workers {args.num_workers} is more than the {cores} cores here: "
+            "the workers take turns on them (fine for studying learning, not for speed)",
+            file=sys.stderr, flush=True,
+        )
 
 
 def evaluate_checkpoint(args):
-    """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
+    """Standalone evaluation of --eval-checkpoint, on the environment seeds of the evaluation
+    after training (seed + 100000); logs eval/episodic_return to a new run."""
+    validate_args(args)
     returns = evaluate(
-        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
-        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed + 100_000,
+        args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
     )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
@@ -952,6 +1001,28 @@ def evaluate_checkpoint(args):
     return returns
 
 
+def parse_args(argv=None):
+    """tyro.cli(Args), with tyro's boxed parse error (an unknown option, a malformed number, a
+    choice not offered) condensed to one line by fail(); --help as tyro prints it."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(Args, args=argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        message = []  # tyro's box: its title, then the first rows of text between two rules
+        for row in captured.getvalue().splitlines()[1:]:
+            row = row.strip("\u2502| ")  # its sides, in UTF-8 or in ASCII
+            if row.strip("\u2500\u2570\u256f-+"):
+                message.append(row)
+            elif message:
+                break
+        fail(" ".join(message) or f"the command line does not parse: see {SCRIPT} --help")
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return args
+
+
 if __name__ == "__main__":
-    args = tyro.cli(Args)
+    args = parse_args()
     evaluate_checkpoint(args) if args.eval_checkpoint else train(args)

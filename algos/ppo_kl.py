@@ -9,7 +9,7 @@ runs K epochs of minibatch Adam on
 
     r_t(theta) = pi_theta(a_t | s_t) / pi_old(a_t | s_t)                       (ratio)
     L^KLPEN    = E_t[ r_t A_t - beta KL[pi_old(.|s_t), pi_theta(.|s_t)] ]      (maximised)
-    L^VF       = E_t[ (V(s_t) - R_t)^2 ]                                      (minimised)
+    L^VF       = 0.5 E_t[ (V(s_t) - R_t)^2 ]                                  (minimised)
     loss       = -L^KLPEN + c_1 L^VF - c_2 H[pi_theta](s_t)
     beta      <- 2 beta if d >= 1.5 d_targ, beta / 2 if d <= d_targ / 1.5, else beta, where d is
                  the mean KL over the whole batch after the K epochs
@@ -23,15 +23,23 @@ At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the 
 final observation, not zero. The knobs that matter most: the number of epochs K and
 minibatches (how far each batch pushes the policy), learning_rate, num_steps (T), and
 kl_target (d_targ = 0.01) and init_beta (beta_0 = 1). The KL is the analytic one at each state.
-The other defaults are the PPO paper's MuJoCo settings too: T=2048, K=10, minibatch 64,
-Adam 3e-4, gamma 0.99, lambda 0.95, two hidden layers of 64 tanh units. After each update the
-exact mean KL[pi_old, pi_theta] over the batch is logged as losses/kl.
+The other defaults are the PPO paper's MuJoCo settings: T=2048, K=10, minibatch 64, Adam 3e-4,
+gamma 0.99, lambda 0.95, no entropy bonus, two hidden layers of 64 tanh units; the rest are
+CleanRL's ppo_continuous_action.py's (the learning rate annealed linearly, advantages
+normalised per minibatch, the gradient norm clipped to 0.5, c_1 0.5, and on continuous tasks
+observations normalised, rewards scaled and actions clipped), but the value loss is not clipped
+by default. After each update the exact mean KL[pi_old, pi_theta] over the batch is logged as
+losses/kl.
 """
 
+import contextlib
+import io
+import math
 import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
@@ -68,7 +76,7 @@ class Args:
     eval_episodes: int = 10
     """number of episodes of the evaluation after training or from --eval-checkpoint"""
     eval_checkpoint: Optional[str] = None
-    """evaluate this saved model.pt on --env-id instead of training"""
+    """evaluate this saved model.pt on --env-id instead of training (env seeds: --seed + 100000)"""
     normalize_obs: bool = True
     """continuous actions only: normalise observations by running mean and std"""
     normalize_reward: bool = True
@@ -80,7 +88,7 @@ class Args:
     learning_rate: float = 3e-4
     """Adam learning rate"""
     anneal_lr: bool = True
-    """anneal the learning rate linearly to zero over the run"""
+    """anneal the learning rate linearly towards zero over the run"""
     num_steps: int = 2048
     """steps per environment per rollout (T)"""
     gamma: float = 0.99
@@ -108,7 +116,7 @@ class Args:
     target_kl: Optional[float] = None
     """stop the epochs early when the approximate KL of an epoch exceeds this"""
     vf_clip: Optional[float] = None
-    """clip the value loss: V may move at most this far from V_old per update (None: off)"""
+    """value-loss clipping c: max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2) (None: off)"""
     hidden_size: int = 64
     """units in each of the two hidden layers of actor and critic"""
     activation: Literal["tanh", "relu"] = "tanh"
@@ -564,7 +572,7 @@ def train(args):
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
+    raise SystemExit("error: " + " ".join(str(message).split()))  # one line, whatever it quotes
 
 
 def _mujoco_warning(message):
@@ -597,13 +605,16 @@ def check_env(env_id):
         mujoco.set_mju_user_warning(_mujoco_warning)
     except ImportError:
         pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(
-            f"unknown or unavailable --env-id {env_id!r} ({e}); "
-            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
-        )
+    with warnings.catch_warnings(record=True) as caught:  # shown only once the id works
+        try:
+            env = gym.make(env_id)
+        except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+            fail(
+                f"unknown or unavailable --env-id {env_id!r} ({e}); "
+                "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+            )
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
@@ -700,9 +711,50 @@ def make_run_dir(env_id, exp_name, seed):
             run_dir = f"{base}-{n}"
 
 
+def check_fields(args, names, ok, what):
+    """fail() at the first field in names whose value v is not ok(v): it must be `what`."""
+    for name in names:
+        value = getattr(args, name)
+        if not ok(value):
+            fail(f"--{name.replace('_', '-')} must be {what}, not {value!r}")
+
+
 def validate_args(args):
-    if min(args.num_envs, args.num_steps, args.update_epochs, args.num_minibatches) < 1:
-        fail("--num-envs, --num-steps, --update-epochs and --num-minibatches must be positive")
+    """Check every field of Args before anything is written or started (tyro checks only
+    the types): fail() with one line that says what to change."""
+    if not args.exp_name or "/" in args.exp_name or "\0" in args.exp_name:
+        fail(
+            f"--exp-name {args.exp_name!r} is part of the run directory's name: "
+            "give a non-empty name without '/'"
+        )
+    if not 0 <= args.seed <= 2**32 - 1 - 100_000:
+        fail(
+            f"--seed must be in [0, {2**32 - 1 - 100_000}] (numpy's seeds, less the 100000 "
+            f"that evaluation adds), not {args.seed}"
+        )
+    if args.eval_checkpoint is not None and not os.path.isfile(args.eval_checkpoint):
+        fail(
+            f"--eval-checkpoint {args.eval_checkpoint!r} not found: pass the model.pt of a "
+            "run trained with --save-model"
+        )
+    counts = ["torch_threads", "total_timesteps", "num_envs", "eval_episodes", "num_steps",
+              "num_minibatches", "update_epochs", "hidden_size"]
+    check_fields(args, counts, lambda v: v >= 1, "a positive integer")
+    positive = ["learning_rate", "kl_target", "max_grad_norm"]
+    check_fields(args, positive, lambda v: 0 < v < math.inf, "positive and finite")
+    check_fields(
+        args, ["init_beta"], lambda v: 0 < v < math.inf or (v == 0 and not args.adaptive),
+        "positive and finite (0 only with --no-adaptive: doubling 0 leaves 0)",
+    )
+    check_fields(args, ["ent_coef", "vf_coef"], lambda v: 0 <= v < math.inf, "0 or more, finite")
+    check_fields(
+        args, ["target_kl", "vf_clip"], lambda v: v is None or 0 < v < math.inf,
+        "positive and finite (leave it out for none)",
+    )
+    check_fields(args, ["gamma"], lambda v: 0 < v <= 1, "in (0, 1]")
+    check_fields(args, ["gae_lambda"], lambda v: 0 <= v <= 1, "in [0, 1]")
+    check_fields(args, ["log_std_init"], math.isfinite, "a finite number")
+    check_fields(args, ["activation"], lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
     batch_size = args.num_envs * args.num_steps
     if batch_size % args.num_minibatches != 0:
         divisors = [d for d in (1, 2, 4, 8, 16, 32, 64) if batch_size % d == 0]
@@ -710,20 +762,25 @@ def validate_args(args):
             f"--num-minibatches {args.num_minibatches} does not divide the batch "
             f"num_envs * num_steps = {batch_size}; use one of {divisors}"
         )
+    if args.norm_adv and batch_size // args.num_minibatches < 2:
+        fail(
+            "--norm-adv needs minibatches of 2 transitions or more (the std of one is NaN): "
+            "use fewer --num-minibatches or --no-norm-adv"
+        )
     if args.total_timesteps < batch_size:
         fail(
             f"--total-timesteps {args.total_timesteps} is less than one batch "
             f"(num_envs * num_steps = {batch_size}); raise it or shrink the batch"
         )
-    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
-        fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
 
 
 def evaluate_checkpoint(args):
-    """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
+    """Standalone evaluation of --eval-checkpoint, on the environment seeds of the evaluation
+    after training (seed + 100000); logs eval/episodic_return to a new run."""
+    validate_args(args)
     returns = evaluate(
-        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
-        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed + 100_000,
+        args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
     )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
@@ -738,6 +795,28 @@ def evaluate_checkpoint(args):
     return returns
 
 
+def parse_args(argv=None):
+    """tyro.cli(Args), with tyro's boxed parse error (an unknown option, a malformed number, a
+    choice not offered) condensed to one line by fail(); --help as tyro prints it."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(Args, args=argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        message = []  # tyro's box: its title, then the first rows of text between two rules
+        for row in captured.getvalue().splitlines()[1:]:
+            row = row.strip("\u2502| ")  # its sides, in UTF-8 or in ASCII
+            if row.strip("\u2500\u2570\u256f-+"):
+                message.append(row)
+            elif message:
+                break
+        fail(" ".join(message) or f"the command line does not parse: see {SCRIPT} --help")
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return args
+
+
 if __name__ == "__main__":
-    args = tyro.cli(Args)
+    args = parse_args()
     evaluate_checkpoint(args) if args.eval_checkpoint else train(args)

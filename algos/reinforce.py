@@ -11,7 +11,7 @@ gradient step (Adam) on the log-derivative-trick estimate
     G_t    = sum_{t' >= t} gamma^(t' - t) r_t'      (reward-to-go: rewards before t do not enter)
     A_t    = G_t - b(s_t)                          (b: none, the batch mean of G, or V(s))
     L^PG   = E_t[ log pi_theta(a_t | s_t) A_t ]                         (maximised)
-    L^VF   = E_t[ (V(s_t) - G_t)^2 ]                (minimised; fits the value baseline)
+    L^VF   = 0.5 E_t[ (V(s_t) - G_t)^2 ]            (minimised; fits the value baseline)
     loss   = -L^PG + c_1 L^VF - c_2 H[pi_theta](s_t)
 
 The loss averages over all steps of the batch: the slides' (1/N) sum over episodes divided by
@@ -28,26 +28,26 @@ really end: with the value baseline, G_t adds gamma^(T - t) V(final obs) for the
 time limit cut off; without a learned value there is nothing to bootstrap from, and G_t ends at
 the truncation (biased low near the limit). A step that terminates never bootstraps, even when
 the time limit truncates it too (gymnasium's TimeLimit then sets both flags).
-The knobs that matter most: baseline, batch_size, learning_rate. Defaults, measured on
-CartPole-v1 and InvertedPendulum-v5 (batches of 4000 steps with Adam 1e-3 did not learn the
-pendulum in 300k steps): 4 environments, batches of at least 1000 steps, Adam 1e-2 annealed to
-0, gamma 0.99, two hidden layers of 64 tanh units, rewards scaled by the running std of the
-discounted return on every task, discrete ones too, and raw observations. Unscaled, CartPole's
-returns (up to 100 at gamma 0.99) give a value loss of ~900 whose gradient sets the norm that
-the 0.5 clip divides by (median norm 144, against 0.95 scaled; `losses/grad_norm` of a 60k-step
-CartPole run with and without --no-normalize-reward), and the policy reached 500 and fell back
-(final means of the last 20 episodes at 300k steps, seeds 1-5: 421, 500, 499, 455, 500; scaled:
-500 on all five). Observations normalised by running statistics (--normalize-obs, which a2c.py
-and a3c.py need) held InvertedPendulum-v5 too, but on CartPole-v1 seed 5 never reached 475
-(best 376) and seed 2 only at 193k; raw, every seed of both tasks reaches its level and holds it
-(README "Defaults that learn and hold"). MuJoCo tasks whose observations span several scales
-may want --normalize-obs.
+The knobs that matter most: baseline, batch_size, learning_rate. The defaults, chosen so that
+one setting learns and holds CartPole-v1 and InvertedPendulum-v5: 4 environments, batches of at
+least 1000 steps, Adam 1e-2 annealed linearly towards 0, gamma 0.99, two hidden layers of 64
+tanh units, rewards scaled by the running std of the discounted return on every task, discrete
+ones too, and raw observations. Unscaled, CartPole's returns (up to 100 at gamma 0.99) give a
+value loss whose gradient dominates the norm that the 0.5 clip divides by (losses/grad_norm
+shows it), and the policy learns and falls back; with observations normalised by running
+statistics (--normalize-obs, which a2c.py and a3c.py need) CartPole-v1 does not hold on every
+seed. What each choice gave, seed by seed: algos/reinforce.md ("Defaults and why", "Results").
+MuJoCo tasks whose observations span several scales may want --normalize-obs.
 """
 
+import contextlib
+import io
+import math
 import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
@@ -84,7 +84,7 @@ class Args:
     eval_episodes: int = 10
     """number of episodes of the evaluation after training or from --eval-checkpoint"""
     eval_checkpoint: Optional[str] = None
-    """evaluate this saved model.pt on --env-id instead of training"""
+    """evaluate this saved model.pt on --env-id instead of training (env seeds: --seed + 100000)"""
     normalize_obs: bool = False
     """normalise observations by running mean and std (off: see the module docstring)"""
     normalize_reward: bool = True
@@ -96,7 +96,7 @@ class Args:
     learning_rate: float = 1e-2
     """Adam learning rate"""
     anneal_lr: bool = True
-    """anneal the learning rate linearly to zero over the run"""
+    """anneal the learning rate linearly towards zero over the run"""
     batch_size: int = 1000
     """environment steps of complete episodes per update (at least)"""
     gamma: float = 0.99
@@ -539,7 +539,7 @@ def train(args):
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
+    raise SystemExit("error: " + " ".join(str(message).split()))  # one line, whatever it quotes
 
 
 def _mujoco_warning(message):
@@ -572,13 +572,16 @@ def check_env(env_id):
         mujoco.set_mju_user_warning(_mujoco_warning)
     except ImportError:
         pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(
-            f"unknown or unavailable --env-id {env_id!r} ({e}); "
-            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
-        )
+    with warnings.catch_warnings(record=True) as caught:  # shown only once the id works
+        try:
+            env = gym.make(env_id)
+        except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+            fail(
+                f"unknown or unavailable --env-id {env_id!r} ({e}); "
+                "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+            )
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
@@ -676,23 +679,57 @@ def make_run_dir(env_id, exp_name, seed):
             run_dir = f"{base}-{n}"
 
 
+def check_fields(args, names, ok, what):
+    """fail() at the first field in names whose value v is not ok(v): it must be `what`."""
+    for name in names:
+        value = getattr(args, name)
+        if not ok(value):
+            fail(f"--{name.replace('_', '-')} must be {what}, not {value!r}")
+
+
 def validate_args(args):
-    if args.num_envs < 1 or args.batch_size < 1:
-        fail("--num-envs and --batch-size must be positive")
+    """Check every field of Args before anything is written or started (tyro checks only
+    the types): fail() with one line that says what to change."""
+    if not args.exp_name or "/" in args.exp_name or "\0" in args.exp_name:
+        fail(
+            f"--exp-name {args.exp_name!r} is part of the run directory's name: "
+            "give a non-empty name without '/'"
+        )
+    if not 0 <= args.seed <= 2**32 - 1 - 100_000:
+        fail(
+            f"--seed must be in [0, {2**32 - 1 - 100_000}] (numpy's seeds, less the 100000 "
+            f"that evaluation adds), not {args.seed}"
+        )
+    if args.eval_checkpoint is not None and not os.path.isfile(args.eval_checkpoint):
+        fail(
+            f"--eval-checkpoint {args.eval_checkpoint!r} not found: pass the model.pt of a "
+            "run trained with --save-model"
+        )
+    counts = ["torch_threads", "total_timesteps", "num_envs", "eval_episodes", "batch_size",
+              "hidden_size"]
+    check_fields(args, counts, lambda v: v >= 1, "a positive integer")
+    positive = ["learning_rate", "max_grad_norm"]
+    check_fields(args, positive, lambda v: 0 < v < math.inf, "positive and finite")
+    check_fields(args, ["ent_coef", "vf_coef"], lambda v: 0 <= v < math.inf, "0 or more, finite")
+    check_fields(args, ["gamma"], lambda v: 0 < v <= 1, "in (0, 1]")
+    baselines = ["none", "mean", "value"]
+    check_fields(args, ["baseline"], lambda v: v in baselines, f"one of {baselines}")
+    check_fields(args, ["log_std_init"], math.isfinite, "a finite number")
+    check_fields(args, ["activation"], lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
     if args.total_timesteps < args.batch_size:
         fail(
             f"--total-timesteps {args.total_timesteps} is less than one batch "
             f"(--batch-size {args.batch_size}); raise it or shrink the batch"
         )
-    if not 0.0 < args.gamma <= 1.0:
-        fail("--gamma must be in (0, 1]")
 
 
 def evaluate_checkpoint(args):
-    """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
+    """Standalone evaluation of --eval-checkpoint, on the environment seeds of the evaluation
+    after training (seed + 100000); logs eval/episodic_return to a new run."""
+    validate_args(args)
     returns = evaluate(
-        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
-        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed + 100_000,
+        args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
     )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
@@ -707,6 +744,28 @@ def evaluate_checkpoint(args):
     return returns
 
 
+def parse_args(argv=None):
+    """tyro.cli(Args), with tyro's boxed parse error (an unknown option, a malformed number, a
+    choice not offered) condensed to one line by fail(); --help as tyro prints it."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(Args, args=argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        message = []  # tyro's box: its title, then the first rows of text between two rules
+        for row in captured.getvalue().splitlines()[1:]:
+            row = row.strip("\u2502| ")  # its sides, in UTF-8 or in ASCII
+            if row.strip("\u2500\u2570\u256f-+"):
+                message.append(row)
+            elif message:
+                break
+        fail(" ".join(message) or f"the command line does not parse: see {SCRIPT} --help")
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return args
+
+
 if __name__ == "__main__":
-    args = tyro.cli(Args)
+    args = parse_args()
     evaluate_checkpoint(args) if args.eval_checkpoint else train(args)

@@ -1,4 +1,4 @@
-"""TRPO: trust-region policy optimisation (and the natural policy gradient, as a switch).
+"""TRPO: trust-region policy optimisation (and a natural-gradient step of fixed KL, a switch).
 
 Schulman, Levine, Moritz, Jordan, Abbeel (2015), "Trust Region Policy Optimization",
 arXiv:1502.05477; the natural gradient from Kakade (2001), "A Natural Policy Gradient";
@@ -12,12 +12,15 @@ solves, to second order around theta_old,
     subject to KL-bar(theta) = E_t[ KL[pi_old(.|s_t), pi_theta(.|s_t)] ] <= delta
 
 With g = grad L and H = the Hessian of KL-bar at theta_old (the Fisher matrix),
-    x = H^-1 g                  by conjugate gradient on Fisher-vector products H v
+    x = H^-1 g                  by cg_iters steps of conjugate gradient on products H v
+                                (the code's H v is (H + damping I) v throughout)
     s = sqrt(2 delta / x^T H x) x                 (the full step: 0.5 s^T H s = delta)
     theta = theta_old + 0.8^j s                   (backtracking: the first j that improves
                                                    L and keeps KL-bar <= delta; else no update)
-Without the line search the update is the natural policy gradient step theta_old + s.
-The value function is fitted separately by minibatch Adam on L^VF = E_t[ (V(s_t) - R_t)^2 ],
+Without the line search (--no-line-search) the update is always theta_old + s: the natural
+gradient direction x at the fixed KL-normalised size delta, not Kakade's natural policy
+gradient theta_old + eta x with a fixed learning rate eta (whose KL grows with x^T H x).
+The value function is fitted separately by minibatch Adam on L^VF = 0.5 E_t[ (V(s_t) - R_t)^2 ],
 with GAE(gamma, lambda) advantages
     delta_t = r_t + gamma V(s_{t+1}) - V(s_t)      (V(s_{t+1}) = 0 after a termination)
     A_t     = delta_t + gamma lambda A_{t+1}       (the sum stops at an episode boundary)
@@ -25,16 +28,22 @@ with GAE(gamma, lambda) advantages
 
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
 final observation, not zero. The knobs that matter most: max_kl (delta), num_steps (T),
-damping and cg_iters. The defaults are the literature's (OpenAI Baselines' trpo_mpi):
-T = 1024, delta 0.01, damping 0.1, 10 CG iterations, backtracking by 0.8 up to 10 times,
-gamma 0.99, lambda 0.95, value function Adam 1e-3 for 5 epochs of 16 minibatches, two hidden
-layers of 64 tanh units.
+damping and cg_iters. The defaults come from two sources. OpenAI Baselines' trpo_mpi (its
+MuJoCo defaults): T = 1024, delta 0.01, damping 0.1, 10 CG iterations, gamma 0.99, and the value
+function fitted by Adam 1e-3 for 5 epochs of minibatches of 64 (16 per batch). sb3-contrib's
+TRPO: lambda 0.95, two hidden layers of 64 tanh units, and the line search, backtracking by 0.8
+up to 10 times to the first step that improves L with KL-bar within delta (trpo_mpi's has
+lambda 0.98, layers of 32 units, and backtracks by 0.5, accepting KL-bar up to 1.5 delta).
 """
 
+import contextlib
+import io
+import math
 import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
@@ -71,7 +80,7 @@ class Args:
     eval_episodes: int = 10
     """number of episodes of the evaluation after training or from --eval-checkpoint"""
     eval_checkpoint: Optional[str] = None
-    """evaluate this saved model.pt on --env-id instead of training"""
+    """evaluate this saved model.pt on --env-id instead of training (env seeds: --seed + 100000)"""
     normalize_obs: bool = True
     """continuous actions only: normalise observations by running mean and std"""
     normalize_reward: bool = True
@@ -83,7 +92,7 @@ class Args:
     learning_rate: float = 1e-3
     """Adam learning rate of the value function"""
     anneal_lr: bool = False
-    """anneal the value function's learning rate linearly to zero over the run"""
+    """anneal the value function's learning rate linearly towards zero over the run"""
     num_steps: int = 1024
     """steps per environment per rollout (T)"""
     gamma: float = 0.99
@@ -99,7 +108,7 @@ class Args:
     cg_iters: int = 10
     """conjugate-gradient iterations"""
     line_search: bool = True
-    """backtracking line search on the KL bound (--no-line-search: natural policy gradient step)"""
+    """backtracking line search (--no-line-search: always the full step s, of KL size delta)"""
     backtrack_coef: float = 0.8
     """the step shrinks by this factor at each try of the line search"""
     backtrack_iters: int = 10
@@ -596,7 +605,7 @@ def train(args):
 
 def fail(message):
     """Stop with a one-line error that says what to change (before anything is written)."""
-    raise SystemExit(f"error: {message}")
+    raise SystemExit("error: " + " ".join(str(message).split()))  # one line, whatever it quotes
 
 
 def _mujoco_warning(message):
@@ -629,13 +638,16 @@ def check_env(env_id):
         mujoco.set_mju_user_warning(_mujoco_warning)
     except ImportError:
         pass
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
-        fail(
-            f"unknown or unavailable --env-id {env_id!r} ({e}); "
-            "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
-        )
+    with warnings.catch_warnings(record=True) as caught:  # shown only once the id works
+        try:
+            env = gym.make(env_id)
+        except (gym.error.Error, ModuleNotFoundError, ImportError) as e:
+            fail(
+                f"unknown or unavailable --env-id {env_id!r} ({e}); "
+                "pick a registered id such as CartPole-v1 or HalfCheetah-v5"
+            )
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
@@ -732,12 +744,43 @@ def make_run_dir(env_id, exp_name, seed):
             run_dir = f"{base}-{n}"
 
 
+def check_fields(args, names, ok, what):
+    """fail() at the first field in names whose value v is not ok(v): it must be `what`."""
+    for name in names:
+        value = getattr(args, name)
+        if not ok(value):
+            fail(f"--{name.replace('_', '-')} must be {what}, not {value!r}")
+
+
 def validate_args(args):
-    if min(args.num_envs, args.num_steps, args.vf_epochs, args.vf_minibatches, args.cg_iters) < 1:
+    """Check every field of Args before anything is written or started (tyro checks only
+    the types): fail() with one line that says what to change."""
+    if not args.exp_name or "/" in args.exp_name or "\0" in args.exp_name:
         fail(
-            "--num-envs, --num-steps, --vf-epochs, --vf-minibatches and --cg-iters "
-            "must be positive"
+            f"--exp-name {args.exp_name!r} is part of the run directory's name: "
+            "give a non-empty name without '/'"
         )
+    if not 0 <= args.seed <= 2**32 - 1 - 100_000:
+        fail(
+            f"--seed must be in [0, {2**32 - 1 - 100_000}] (numpy's seeds, less the 100000 "
+            f"that evaluation adds), not {args.seed}"
+        )
+    if args.eval_checkpoint is not None and not os.path.isfile(args.eval_checkpoint):
+        fail(
+            f"--eval-checkpoint {args.eval_checkpoint!r} not found: pass the model.pt of a "
+            "run trained with --save-model"
+        )
+    counts = ["torch_threads", "total_timesteps", "num_envs", "eval_episodes", "num_steps",
+              "cg_iters", "backtrack_iters", "vf_epochs", "vf_minibatches", "hidden_size"]
+    check_fields(args, counts, lambda v: v >= 1, "a positive integer")
+    positive = ["learning_rate", "max_kl"]
+    check_fields(args, positive, lambda v: 0 < v < math.inf, "positive and finite")
+    check_fields(args, ["damping"], lambda v: 0 <= v < math.inf, "0 or more, finite")
+    check_fields(args, ["backtrack_coef"], lambda v: 0 < v < 1, "in (0, 1)")
+    check_fields(args, ["gamma"], lambda v: 0 < v <= 1, "in (0, 1]")
+    check_fields(args, ["gae_lambda"], lambda v: 0 <= v <= 1, "in [0, 1]")
+    check_fields(args, ["log_std_init"], math.isfinite, "a finite number")
+    check_fields(args, ["activation"], lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
     batch_size = args.num_envs * args.num_steps
     if batch_size % args.vf_minibatches != 0:
         divisors = [d for d in (1, 2, 4, 8, 16, 32, 64) if batch_size % d == 0]
@@ -745,22 +788,25 @@ def validate_args(args):
             f"--vf-minibatches {args.vf_minibatches} does not divide the batch "
             f"num_envs * num_steps = {batch_size}; use one of {divisors}"
         )
-    if args.max_kl <= 0 or args.damping < 0 or not 0 < args.backtrack_coef < 1:
-        fail("--max-kl must be positive, --damping non-negative and --backtrack-coef in (0, 1)")
+    if args.norm_adv and batch_size < 2:
+        fail(
+            "--norm-adv needs a batch of 2 transitions or more (the std of one is NaN): "
+            "raise --num-steps or use --no-norm-adv"
+        )
     if args.total_timesteps < batch_size:
         fail(
             f"--total-timesteps {args.total_timesteps} is less than one batch "
             f"(num_envs * num_steps = {batch_size}); raise it or shrink the batch"
         )
-    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
-        fail("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
 
 
 def evaluate_checkpoint(args):
-    """Standalone evaluation of --eval-checkpoint; logs eval/episodic_return to a new run."""
+    """Standalone evaluation of --eval-checkpoint, on the environment seeds of the evaluation
+    after training (seed + 100000); logs eval/episodic_return to a new run."""
+    validate_args(args)
     returns = evaluate(
-        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed, args.capture_video,
-        f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
+        args.eval_checkpoint, args.env_id, args.eval_episodes, args.seed + 100_000,
+        args.capture_video, f"videos/{args.env_id}__{args.exp_name}-eval__{args.seed}",
     )
     run_dir = make_run_dir(args.env_id, f"{args.exp_name}-eval", args.seed)
     with SummaryWriter(run_dir) as writer:
@@ -775,6 +821,28 @@ def evaluate_checkpoint(args):
     return returns
 
 
+def parse_args(argv=None):
+    """tyro.cli(Args), with tyro's boxed parse error (an unknown option, a malformed number, a
+    choice not offered) condensed to one line by fail(); --help as tyro prints it."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(Args, args=argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        message = []  # tyro's box: its title, then the first rows of text between two rules
+        for row in captured.getvalue().splitlines()[1:]:
+            row = row.strip("\u2502| ")  # its sides, in UTF-8 or in ASCII
+            if row.strip("\u2500\u2570\u256f-+"):
+                message.append(row)
+            elif message:
+                break
+        fail(" ".join(message) or f"the command line does not parse: see {SCRIPT} --help")
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return args
+
+
 if __name__ == "__main__":
-    args = tyro.cli(Args)
+    args = parse_args()
     evaluate_checkpoint(args) if args.eval_checkpoint else train(args)
