@@ -2,7 +2,9 @@
 Args, a tiny in-process run on InvertedPendulum-v5 with the field moved off its default must log
 different numbers (every TensorBoard scalar but the clock's) than the same seed with the default:
 an argument the script accepted and then ignored fails here. Plumbing arguments are tested
-elsewhere (seed: test_cli's determinism test; capture_video, save_model, eval_*: test_cli)."""
+elsewhere (seed: test_cli's determinism test; capture_video, save_model, eval_*: test_cli).
+Where "changed" is not enough, a check knows the right answer (the direction and size of every
+loss term and switch: tests/test_loss_terms.py; PPO's target_kl rule: below)."""
 
 import dataclasses
 import functools
@@ -102,3 +104,43 @@ def test_reinforce_constant_baselines_keep_the_spread_of_the_returns(baseline):
     assert advantage_std == pytest.approx([v for _, v in run["losses/return_std"]], rel=1e-5)
     default = logged("reinforce")
     assert [v for _, v in default["losses/advantage_std"]] != pytest.approx([v for _, v in default["losses/return_std"]], rel=1e-5)
+
+
+def epochs_and_kls(script, target_kl):
+    """(updates made, approximate KL of each minibatch) of a one-iteration PPO run on
+    tests/fake_envs.py's RawActionReward-v0 with 3 epochs of 2 minibatches (approx_kl recorded as the script calls it)."""
+    import os
+    from unittest import mock
+
+    import torch
+
+    module = load(script)
+    kls, steps = [], []
+    approx, clip = module.approx_kl, module.clip_grad_norm
+    settings = dict(BASE, env_id="tests.fake_envs:RawActionReward-v0", num_envs=2, num_steps=64, num_minibatches=2,
+                    update_epochs=3, total_timesteps=128,
+                    learning_rate=3e-3, target_kl=target_kl)
+    with tempfile.TemporaryDirectory() as directory, \
+            mock.patch.object(module, "approx_kl", lambda logratio: kls.append(approx(logratio).item()) or torch.tensor(kls[-1])), \
+            mock.patch.object(module, "clip_grad_norm", lambda params, c: steps.append(1) or clip(params, c)):
+        previous = os.getcwd()
+        os.chdir(directory)
+        try:
+            module.train(module.Args(**settings))
+        finally:
+            os.chdir(previous)
+    return len(steps), kls
+
+
+@pytest.mark.parametrize("script", ["ppo_clip", "ppo_kl"])
+def test_target_kl_compares_each_epochs_mean_approximate_kl(script):
+    # The epochs stop after the first epoch whose mean approximate KL over its minibatches
+    # exceeds target_kl. Within an epoch the KL grows (the first minibatch's is 0: theta = theta_old),
+    # so a target between the first epoch's mean and its last minibatch's KL tells the mean from
+    # the last minibatch's: the right rule runs a second epoch, the other stops after one.
+    updates, kls = epochs_and_kls(script, None)
+    assert updates == 6 and kls[0] == 0.0
+    mean, last = (kls[0] + kls[1]) / 2, kls[1]
+    assert last > 1.2 * mean
+    assert epochs_and_kls(script, (mean + last) / 2)[0] > 2  # did not stop after the first epoch
+    assert epochs_and_kls(script, 0.9 * mean)[0] == 2  # stopped right after it
