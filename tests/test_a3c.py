@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.scripts import REPO, load, run_cli
+from tests.scripts import REPO, importable, load, run_cli
 
 a3c = load("a3c")
 OBS_DIM, K, LR, ALPHA, EPS, MAX_NORM = 4, 5, 0.05, 0.99, 1e-5, 0.5
@@ -105,6 +105,33 @@ def test_pytorch_a3c_handoff_is_rejected_by_the_same_check():
     # The check above has the power to catch the accumulating gradients: the same k updates
     # through pytorch-a3c's hand-off leave the shared parameters elsewhere.
     assert handoff_error("pytorch-a3c") > 1e-3
+
+
+def step_in_worker(optimizer, grads):
+    """In a worker process: one step of the optimizer the parent made and passed to it."""
+    optimizer.step(grads, LR)
+
+
+def test_rmsprop_state_is_shared_with_the_workers():
+    # Algorithm S3's RMSProp keeps one g for all threads: a step taken in a worker process must
+    # move the parent's g (and theta), as it does when a3c.py passes its optimizer to workers.
+    module = importable("a3c")  # by its own name, so that the worker can unpickle the optimizer
+    torch.manual_seed(0)
+    agent = module.Agent(OBS_DIM, gym.spaces.Discrete(2))
+    agent.share_memory()
+    optimizer = module.SharedRMSprop(agent.parameters(), ALPHA, EPS)
+    assert all(g.is_shared() for g in optimizer.square_avg)
+    grads = [torch.ones_like(p) for p in agent.parameters()]
+    before = [p.detach().clone() for p in agent.parameters()]
+    proc = mp.get_context("spawn").Process(target=step_in_worker, args=(optimizer, grads))
+    proc.start()
+    proc.join(timeout=120)
+    assert proc.exitcode == 0
+    # g <- alpha * 0 + (1 - alpha) * 1^2 in the parent's memory; theta moved by eta / sqrt(g + eps)
+    for g in optimizer.square_avg:
+        assert torch.allclose(g, torch.full_like(g, 1 - ALPHA))
+    for p, p0 in zip(agent.parameters(), before):
+        assert torch.allclose(p0 - p.detach(), torch.full_like(p0, LR / np.sqrt(1 - ALPHA + EPS)), rtol=1e-4)
 
 
 # ---------------------------------------------------------------- shutdown and orphans
