@@ -59,12 +59,20 @@ def read_scalars(run_dir, tag="charts/episodic_return"):
 
 
 def machine_description():
-    """CPU model, core count, Python and the pinned package versions, for result headers."""
+    """CPU model (with its family and model numbers where /proc/cpuinfo has them), core count,
+    Python and the pinned package versions, for result headers. The numbers matter: two CPUs
+    sold under one name ("AMD EPYC") can round float arithmetic differently (different SIMD
+    kernels), so a curve recorded on one is not bit-identical on the other; tests/regression.py
+    expects bit-identity only where this whole string matches."""
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        cpu = info["model name"]
+        if "cpu family" in info and "model" in info:
+            cpu += f" (family {info['cpu family']}, model {info['model']})"
+    except (OSError, KeyError):
         pass
     packages = ", ".join(f"{p} {version(p)}" for p in PACKAGES)
     return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; {packages}"
