@@ -54,7 +54,9 @@ transition; with them, 2 workers on InvertedPendulum-v5 learn and collapse. A se
 steps once where t_max 5 steps four times: 2e-4 keeps the distance per transition of 1e-4 at
 t_max 5 (four noisy steps of 1e-4 spread as far as one of 2e-4 whose noise is halved), for a
 quarter of the updates. What these defaults give on CartPole-v1 and InvertedPendulum-v5, and
-what the alternatives gave: algos/a3c.md ("Defaults and why", "Results").
+what the alternatives gave: algos/a3c.md ("Defaults and why", "Results"). The worker count
+defaults to the machine's cores; the same settings learn and hold with 2, 4 and 8 workers on
+both tasks (seeds 1-3 at 4 and 8, 1-5 at 2; algos/a3c.md, "Results"); more are not measured.
 """
 
 import contextlib
@@ -97,7 +99,7 @@ class Args:
     total_timesteps: int = 1_000_000
     """total environment steps of the run (all environments together)"""
     num_workers: int = os.cpu_count() or 1
-    """number of worker processes (actor-learners), each with one environment"""
+    """number of worker processes (actor-learners), each with one environment (default: cores)"""
     capture_video: bool = False
     """record videos of environment 0 and of the evaluation episodes into videos/"""
     save_model: bool = False
