@@ -95,7 +95,7 @@ def test_bin_curve_means_and_carries_forward():
         bin_curve([(50, 1.0)], 40, bins=4)
 
 
-def test_on_the_recording_machine_the_first_seed_decides_and_a_difference_runs_the_rest(monkeypatch):
+def test_on_the_recording_machine_the_first_seed_decides_and_a_difference_runs_the_rest(monkeypatch, tmp_path):
     # check() on the recording machine: seed 1 alone while it reproduces its recorded curve;
     # when it does not, the check fails and runs the other seeds for its report. On another
     # machine, and for A3C, every seed runs. The runs are faked from the recorded curves.
@@ -125,6 +125,25 @@ def test_on_the_recording_machine_the_first_seed_decides_and_a_difference_runs_t
     monkeypatch.setattr(regression, "machine_description", lambda: "another machine")
     check("ppo_clip", "CartPole-v1")
     assert calls == [[1, 2, 3]]
+    # A baseline whose Machine line lacks the CPU's family and model numbers, on a machine of the
+    # same name (possibly another CPU that rounds floats differently): seed 1 settles the check
+    # when it reproduces; when it does not, every seed runs and the statistics judge (no failure
+    # for a difference alone). A baseline line with the numbers must match them exactly.
+    recorded = recorded_machine(baseline_path("ppo_clip", "CartPole-v1"))
+    assert not regression.CPU_NUMBERS.search(recorded)
+    same_name = recorded.replace(",", " (family 23, model 1),", 1)
+    monkeypatch.setattr(regression, "machine_description", lambda: same_name)
+    assert regression.machine_match(baseline_path("ppo_clip", "CartPole-v1")) == "name"
+    calls.clear()
+    verdict, _ = check("ppo_clip", "CartPole-v1")
+    assert verdict.passed and verdict.identical and calls == [[1]]
+    calls.clear()
+    shift = 1e-6
+    verdict, report = check("ppo_clip", "CartPole-v1")
+    assert verdict.passed and not verdict.identical and calls == [[1], [2, 3]], report
+    numbered = tmp_path / "numbered.csv"
+    numbered.write_text(f"# Machine and versions: {same_name.replace('model 1', 'model 49')}\nseed,global_step,episodic_return\n")
+    assert regression.machine_match(numbered) is None and not regression.may_reproduce("ppo_clip", numbered)
 
 
 @pytest.mark.parametrize("script", ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"])
