@@ -53,8 +53,8 @@ steps on 8 x 5 transitions, so with a2c.py's settings it moves theta about 8 tim
 transition; with them, 2 workers on InvertedPendulum-v5 learn and collapse. A segment of 20
 steps once where t_max 5 steps four times: 2e-4 keeps the distance per transition of 1e-4 at
 t_max 5 (four noisy steps of 1e-4 spread as far as one of 2e-4 whose noise is halved), for a
-quarter of the updates. What these defaults give on CartPole-v1 and InvertedPendulum-v5, and
-what the alternatives gave: algos/a3c.md ("Defaults and why", "Results"). The worker count
+quarter of the updates. What these defaults give on CartPole-v1 and InvertedPendulum-v5:
+algos/a3c.md ("Results"). The worker count
 defaults to the machine's cores; the same settings learn and hold with 2, 4 and 8 workers on
 both tasks (seeds 1-3 at 4 and 8, 1-5 at 2; algos/a3c.md, "Results"); more are not measured.
 """

@@ -36,7 +36,7 @@ ones too, and raw observations. Unscaled, CartPole's returns (up to 100 at gamma
 value loss whose gradient dominates the norm that the 0.5 clip divides by (losses/grad_norm
 shows it), and the policy learns and falls back; with observations normalised by running
 statistics (--normalize-obs, which a2c.py and a3c.py need) CartPole-v1 does not hold on every
-seed. What each choice gave, seed by seed: algos/reinforce.md ("Defaults and why", "Results").
+seed (the runs are in git history). What the defaults give: algos/reinforce.md ("Results").
 MuJoCo tasks whose observations span several scales may want --normalize-obs.
 """
 
