@@ -134,6 +134,28 @@ def test_rmsprop_state_is_shared_with_the_workers():
         assert torch.allclose(p0 - p.detach(), torch.full_like(p0, LR / np.sqrt(1 - ALPHA + EPS)), rtol=1e-4)
 
 
+def test_theta_g_and_the_statistics_are_in_shared_memory_before_any_worker_starts(tmp_path, monkeypatch):
+    # torch.multiprocessing's pickler would move a tensor into shared memory when a worker is
+    # started with it (forkserver, spawn), so a3c.py would run the same without its own
+    # share_memory calls; but a worker started otherwise (fork) would then train a private copy.
+    # What is shared must not hang on that side effect: train() shares theta, RMSProp's g and the
+    # observation statistics itself, before the workers are started.
+    module = load("a3c")
+    seen = {}
+
+    def spy(args, writer, run_name, agent, optimizer, obs_stats, episodic_returns):
+        seen["theta"] = all(p.is_shared() for p in agent.parameters())
+        seen["g"] = all(g.is_shared() for g in optimizer.square_avg)
+        seen["statistics"] = all(x.is_shared() for x in obs_stats)
+        return 0, "stopped by the test", False
+
+    monkeypatch.setattr(module, "run_workers", spy)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="stopped by the test"):
+        module.train(module.Args(env_id="CartPole-v1", total_timesteps=64, num_workers=1))
+    assert seen == {"theta": True, "g": True, "statistics": True}
+
+
 # ---------------------------------------------------------------- shutdown and orphans
 
 
