@@ -8,7 +8,8 @@ the script (to build the network) and share no helpers with each other or with t
 one is written from its script's equations (the docstrings and the slides), in float64 loops.
 
 What a reference replays, from the recorded tape of each environment:
-- the rollout's bookkeeping: which transitions enter the batch (REINFORCE's complete episodes
+- the rollout's bookkeeping: each environment seeded once (seed + i at its first reset, never
+  again), which transitions enter the batch (REINFORCE's complete episodes
   and its quota, A3C's segments that end at t_max or at the episode's end), which observation
   the policy saw (normalised by the running statistics of every observation emitted so far),
   which reward (scaled by the running std of the discounted return, reset at an episode's end
@@ -101,6 +102,10 @@ def train(module, argv, cwd):
     run.scalars = {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
     records = read_records(str(cwd))
     n = getattr(run.args, "num_envs", 1)
+    for i in range(n):  # each environment is seeded once, at its first reset, with seed + i
+        seeds = [r["seed"] for r in records[run.args.seed + i] if r["kind"] == "reset"]
+        assert seeds[0] == run.args.seed + i and all(s is None for s in seeds[1:]), (
+            f"environment {i} was reset with the seeds {seeds}: later resets must continue its random stream")
     run.tapes = [tape(records[run.args.seed + i]) for i in range(n)]
     assert len({len(t) for t in run.tapes}) == 1, "the environments did not step in lockstep"
     return run
