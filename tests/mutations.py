@@ -410,4 +410,28 @@ MUTATIONS = [
       "actions_buf[step], logprobs_buf[step] = action, logprob.numpy()\n"
       "            if continuous and args.clip_actions:\n"
       "                actions_buf[step] = np.clip(action, low, high)"),
+    M("reinforce-stores-clipped-action", "reinforce", "sampling",
+      "the batch keeps the clipped action beside the log-prob of the unclipped one, and the update's log pi(a|s) is that of the clipped action",
+      '            buf["actions"].append(action)\n',
+      '            buf["actions"].append(np.clip(action, low, high) if continuous and args.clip_actions else action)\n'),
+    M("a2c-stores-clipped-action", "a2c", "sampling",
+      "the action is clipped before it is stored, so the update's log pi(a|s) and its gradient are those of clip(a), not of the sampled a",
+      "            actions_buf[step] = action\n",
+      "            if continuous and args.clip_actions:\n                action = np.clip(action, low, high)\n"
+      "            actions_buf[step] = action\n"),
+    M("a3c-stores-clipped-action", "a3c", "sampling",
+      "the action is clipped before it is stored, so the update's log pi(a|s) and its gradient are those of clip(a), not of the sampled a",
+      "            actions_buf[step] = action\n",
+      "            if continuous and args.clip_actions:\n                action = np.clip(action, low, high)\n"
+      "            actions_buf[step] = action\n"),
+    M("ppo_clip-stores-clipped-action", "ppo_clip", "sampling",
+      "the action is clipped before it is stored, so the update's log pi(a|s) and its gradient are those of clip(a), not of the sampled a",
+      "            actions_buf[step] = action\n",
+      "            if continuous and args.clip_actions:\n                action = np.clip(action, low, high)\n"
+      "            actions_buf[step] = action\n"),
+    M("ppo_kl-stores-clipped-action", "ppo_kl", "sampling",
+      "the action is clipped before it is stored, so the update's log pi(a|s) and its gradient are those of clip(a), not of the sampled a",
+      "            actions_buf[step] = action\n",
+      "            if continuous and args.clip_actions:\n                action = np.clip(action, low, high)\n"
+      "            actions_buf[step] = action\n"),
 ]

@@ -35,6 +35,11 @@ TRPO's critic takes unclipped Adam steps (the script has no clipping there), so 
 is 1e-4 of the largest change (measured: 2e-5 at worst). Logged scalars are float32 in TensorBoard: 1e-5 relative plus
 1e-6 absolute.
 
+Action clipping (--clip-actions, on by default) is judged apart, since the tape records the clipped
+action the environment received and not the sampled one: on an environment that ignores its
+actions, a run with clipping and one without must end bit for bit the same, while the environment
+received clip(a) in the one and a in the other.
+
 The planted bugs that each test must catch are listed in PLANTED; `python -m
 tests.test_reference_update` (or REFERENCE_PLANTED=1 pytest tests/test_reference_update.py)
 applies each to a copy of its script and runs that script's cases on it."""
@@ -1177,6 +1182,67 @@ def script_module(script):
 @pytest.mark.parametrize("script,case", [(s, c) for s, (_, cases) in CHECKS.items() for c in cases])
 def test_update_matches_naive_reference(script, case, tmp_path):
     CHECKS[script][0](script_module(script), case, tmp_path)
+
+
+class ActionBlindBox(tests.fake_envs_ref.RecordingEnv):
+    """RecordingBox-v0 whose observations and rewards ignore the action (it steps as if it had
+    received zeros); the tape still records the action received."""
+
+    def __init__(self):
+        super().__init__(box=True)
+
+    def step(self, action):
+        self.received = np.asarray(action).tolist()
+        return super().step(np.zeros(2, np.float32))
+
+    def _write(self, record):
+        super()._write(dict(record, action=self.received) if record["kind"] == "step" else record)
+
+
+gym.register("ActionBlindBox-v0", entry_point=ActionBlindBox)
+BLIND = "tests.test_reference_update:ActionBlindBox-v0"
+
+
+def with_option(argv, flag, value):
+    """argv with `flag value` set (replaced where argv has it)."""
+    argv = list(argv)
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+        return argv
+    return [*argv, flag, value]
+
+
+@pytest.mark.parametrize("script", [s for s, (_, cases) in CHECKS.items() if "box" in cases])
+def test_clipping_changes_what_the_environment_receives_and_nothing_else(script, tmp_path):
+    # --clip-actions clips the action the environment receives to its bounds; the log-prob, the
+    # stored action and the update stay those of the sampled action. On an environment that
+    # ignores its actions, a run with clipping and one without see the same observations and
+    # rewards and sample the same actions, so they must end with the same parameters, statistics
+    # and losses, bit for bit, while the environment received clip(a) in one and a in the other.
+    # Caught: storing the clipped action beside the unclipped action's log-prob (the ratio at
+    # theta_old is then not 1 where clipping bit), or computing anything of the update from it.
+    check_clipping(script_module(script), script, tmp_path)
+
+
+def check_clipping(module, script, tmp_path):
+    argv = [BLIND, *with_option(CHECKS[script][1]["box"][1:], "--log-std-init", 1.0)]  # sigma = e: most a outside [-1, 1]
+    argv.remove("--no-clip-actions")
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    on = train(module, ["--env-id", *argv, "--clip-actions"], tmp_path / "on")
+    off = train(module, ["--env-id", *argv, "--no-clip-actions"], tmp_path / "off")
+    received_on = np.array([[s["action"] for s in t] for t in on.tapes])
+    received_off = np.array([[s["action"] for s in t] for t in off.tapes])
+    assert (np.abs(received_off) > 1).mean() > 0.3, "the test needs actions that clipping changes"
+    for k, v in off.ckpt["model"].items():
+        assert torch.equal(on.ckpt["model"][k], v), f"{script}: clipping the environment's action changed {k}"
+    stats_on, stats_off = on.ckpt["obs_rms"], off.ckpt["obs_rms"]
+    assert (stats_on is None) == (stats_off is None), f"{script}: observation statistics kept in one run only"
+    for k in ("mean", "var") if stats_off is not None else ():
+        assert torch.equal(stats_on[k], stats_off[k]), f"{script}: observation statistics differ"
+    losses = [tag for tag in off.scalars if tag.startswith("losses/")]
+    assert losses and all(on.scalars[tag] == off.scalars[tag] for tag in losses), f"{script}: the losses differ"
+    assert np.array_equal(received_on, np.clip(received_off, -1.0, 1.0)), f"{script}: the environment must receive clip(a, low, high)"
 
 
 ZERO_LR = {"reinforce": REINFORCE_CASES["discrete"], "a2c": A2C_CASES["discrete"], "ppo_clip": PPO_CLIP_CASES["box"],
