@@ -434,4 +434,8 @@ MUTATIONS = [
       "            actions_buf[step] = action\n",
       "            if continuous and args.clip_actions:\n                action = np.clip(action, low, high)\n"
       "            actions_buf[step] = action\n"),
+    M("a3c-lr-annealed-by-own-steps", "a3c", "a3c",
+      "each worker anneals the learning rate by its own step count instead of the shared T (the same with one worker)",
+      "lr = annealed_learning_rate(args.learning_rate, global_step, args.total_timesteps)",
+      "lr = annealed_learning_rate(args.learning_rate, my_steps, args.total_timesteps)"),
 ]

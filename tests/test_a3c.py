@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from benchmark.common import read_scalars
 from tests.scripts import REPO, importable, load, run_cli
 
 a3c = load("a3c")
@@ -238,7 +239,7 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
 
 
 def test_budget_is_exact_and_shared_statistics_are_saved(tmp_path):
-    proc = run_cli("a3c", "--env-id", "InvertedPendulum-v5", "--num-workers", 2, "--total-timesteps", 3000, "--save-model", "--eval-episodes", 1, cwd=tmp_path)
+    proc = run_cli("a3c", "--env-id", "InvertedPendulum-v5", "--num-workers", 2, "--total-timesteps", 3000, "--log-every", 10, "--save-model", "--eval-episodes", 1, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "step      3000  SPS" in proc.stdout
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -247,6 +248,14 @@ def test_budget_is_exact_and_shared_statistics_are_saved(tmp_path):
     # observations normalised in training (every step's, plus each worker's first reset).
     assert float(ckpt["obs_rms"]["count"]) == pytest.approx(3000 + 2, abs=1e-3)
     assert np.all(ckpt["obs_rms"]["var"].numpy() > 0)
+    # The learning rate anneals on the shared T, the steps of both workers (each update logs the
+    # rate it used at the T it reached): lr_0 * (1 - (T - 1) / T_max). A worker's own step count
+    # would give it the rate of about T / 2, and the same numbers with one worker.
+    lr0 = ckpt["args"]["learning_rate"]
+    logged = read_scalars(str(run_dir), "charts/learning_rate")
+    assert len(logged) > 10 and max(step for step, _ in logged) > 2500, logged
+    for step, lr in logged:
+        assert lr == pytest.approx(lr0 * (1 - (step - 1) / 3000), rel=1e-6), (step, lr)
     assert not wait_until_no_processes_in(tmp_path)
 
 
