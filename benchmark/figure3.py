@@ -21,7 +21,7 @@ The report (benchmark/results/figure3.md): per task, each script's mean +- std o
 the metric (mean return of the last 100 training episodes at 1M steps, as CleanRL and the PPO
 paper) beside the paper's figure-3 value and the other published 1M numbers of the same
 protocol; the aggregate over the seven tasks: each run normalised per task (the random policy
-0, the best script's mean over seeds here 1), then the interquartile mean (IQM) over all 21
+0, the best mean over seeds among the scripts with all 21 runs 1), then the interquartile mean (IQM) over all 21
 runs of each script with a 95% stratified bootstrap confidence interval (Agarwal et al. 2021);
 the seven-panel figure and the interval plot.
 """
@@ -234,7 +234,8 @@ def markdown(curves, finals, random_scores):
     out.write("\n")
     if agg:
         out.write("Aggregate over the seven tasks (scripts with all 21 runs): interquartile mean of the per-task normalised scores\n")
-        out.write("(random policy 0, the best script's mean here 1) with its 95% stratified bootstrap confidence interval:\n\n")
+        out.write("(random policy 0, the best mean over seeds among these scripts 1) with its 95% stratified bootstrap confidence\n"
+                  "interval:\n\n")
         out.write("| script | IQM | 95% CI | runs |\n|---|---|---|---|\n")
         for algo, (value, low, high, runs) in sorted(agg.items(), key=lambda kv: -kv[1][0]):
             out.write(f"| {algo}.py | {value:.2f} | [{low:.2f}, {high:.2f}] | {runs} |\n")
@@ -256,7 +257,7 @@ def markdown(curves, finals, random_scores):
     for algo, source, values in PUBLISHED:
         out.write(f"| {algo}.py | {source} | " + " | ".join(values.get(e, "–") for e in ENVS) + " |\n")
     out.write("\n## Normalisation\n\n")
-    out.write("| task | random policy (`benchmark/results/ppo_objectives/random_policy.csv`) | best script's mean here |\n|---|---|---|\n")
+    out.write("| task | random policy (`benchmark/results/ppo_objectives/random_policy.csv`) | best mean among the scripts with all 21 runs |\n|---|---|---|\n")
     for env_id in ENVS:
         b = f"{best[env_id]:.1f}" if env_id in best else "–"
         out.write(f"| {env_id} | {random_scores[env_id]:.1f} | {b} |\n")
