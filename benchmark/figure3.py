@@ -344,6 +344,7 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="print the commands, done or to do")
     parser.add_argument("--report", action="store_true", help="only rebuild figure3.md and the plots from the curves")
     parser.add_argument("--results", default=RESULTS, help="results directory (default: benchmark/results/figure3)")
+    parser.add_argument("--keep-logs", metavar="DIR", help="also keep each run's TensorBoard directory and console log in DIR/ALGO__ENV__SEED/")
     args = parser.parse_args(argv)
     if args.report:
         print(report(args.results).split("<!-- END headline -->")[0])
@@ -367,7 +368,7 @@ def main(argv=None):
     if os.path.abspath(args.results) == RESULTS:
         todo = adopt(todo, args.results)
     print(f"{len(all_jobs)} runs: {len(all_jobs) - len(todo)} already done, {len(todo)} to run", flush=True)
-    failures = run.run_local(todo, args.results, args.workers)
+    failures = run.run_local(todo, args.results, args.workers, args.keep_logs)
     report(args.results)
     if failures:
         sys.exit("failed runs:\n" + "\n".join(failures))

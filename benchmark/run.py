@@ -24,6 +24,7 @@ import io
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,9 +165,11 @@ def stale(jobs, results):
     return out
 
 
-def run_one(algo, env_id, seed, command, results, popen_hook=None):
+def run_one(algo, env_id, seed, command, results, popen_hook=None, keep_logs=None):
     """Run one command in a temporary directory and write its curve. Returns the wall time.
-    `popen_hook(proc)` lets the local runner kill the child when it is interrupted."""
+    `popen_hook(proc)` lets the local runner kill the child when it is interrupted. With
+    `keep_logs`, the run's TensorBoard directory and console output (log.txt) are copied to
+    keep_logs/<algo>__<env_id>__<seed>/ before the temporary directory goes, failed runs too."""
     start = time.time()
     with tempfile.TemporaryDirectory(prefix=f"{algo}__{env_id}__{seed}__") as workdir:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -176,6 +179,12 @@ def run_one(algo, env_id, seed, command, results, popen_hook=None):
             if popen_hook:
                 popen_hook(proc)
             returncode = proc.wait()
+        if keep_logs:
+            kept = os.path.join(keep_logs, f"{algo}__{env_id}__{seed}")
+            shutil.rmtree(kept, ignore_errors=True)
+            runs = os.path.join(workdir, "runs")
+            shutil.copytree(runs, kept) if os.path.isdir(runs) else os.makedirs(kept)
+            shutil.copy(os.path.join(workdir, "log.txt"), kept)
         if returncode != 0:
             with open(os.path.join(workdir, "log.txt")) as log:
                 tail = log.read()[-2000:]
@@ -197,7 +206,7 @@ def raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_local(todo, results, workers):
+def run_local(todo, results, workers, keep_logs=None):
     """Run the jobs `workers` at a time, printing progress; on Ctrl-C or SIGTERM, kill the
     runs in flight (their curves are not written) and exit non-zero."""
     live, done, walls, failures = set(), 0, [], []
@@ -208,7 +217,7 @@ def run_local(todo, results, workers):
 
     def one(job):
         try:
-            return run_one(*job, results, popen_hook=hook)
+            return run_one(*job, results, popen_hook=hook, keep_logs=keep_logs)
         finally:
             live.difference_update({p for p in live if p.poll() is not None})
 
@@ -240,12 +249,12 @@ def run_local(todo, results, workers):
     return failures
 
 
-def submitit_job(algo, env_id, seed, command, results):
+def submitit_job(algo, env_id, seed, command, results, keep_logs=None):
     """The function a submitit job runs (on a cluster node or locally)."""
-    return run_one(algo, env_id, seed, command, results)
+    return run_one(algo, env_id, seed, command, results, keep_logs=keep_logs)
 
 
-def run_submitit(todo, results, executor_kind, partition, timeout_min, folder):
+def run_submitit(todo, results, executor_kind, partition, timeout_min, folder, keep_logs=None):
     """Submit the jobs through submitit (Slurm, or its local executor) and wait for them."""
     import submitit
 
@@ -254,7 +263,7 @@ def run_submitit(todo, results, executor_kind, partition, timeout_min, folder):
     executor.update_parameters(timeout_min=timeout_min, cpus_per_task=1, name="pg-benchmark")
     if executor_kind == "slurm" and partition:
         executor.update_parameters(slurm_partition=partition)
-    jobs = executor.map_array(submitit_job, *zip(*[(a, e, s, c, results) for a, e, s, c in todo]))
+    jobs = executor.map_array(submitit_job, *zip(*[(a, e, s, c, results, keep_logs) for a, e, s, c in todo]))
     print(f"submitted {len(jobs)} jobs ({executor_kind}); logs in {folder}", flush=True)
     failures = []
     for i, (job, (algo, env_id, seed, _)) in enumerate(zip(jobs, todo), 1):
@@ -417,6 +426,7 @@ def main():
     parser.add_argument("--dry-run", action="store_true", help="print the commands of the runs still to do, and of those done")
     parser.add_argument("--report", action="store_true", help="only rebuild the table and plots from the recorded curves")
     parser.add_argument("--results", default=RESULTS, help="results directory (default: benchmark/results)")
+    parser.add_argument("--keep-logs", metavar="DIR", help="also keep each run's TensorBoard directory and console log in DIR/ALGO__ENV__SEED/")
     parser.add_argument("--executor", choices=["processes", "slurm", "local"], default="processes",
                         help="processes: --workers local processes; slurm: one submitit job per run; local: submitit's local executor")  # fmt: skip
     parser.add_argument("--slurm-partition", default="")
@@ -454,10 +464,10 @@ def main():
         sys.exit(f"error: algos/{missing[0]}.py does not exist yet; leave it out with --algos")
     print(f"{len(jobs)} runs: {len(jobs) - len(todo)} already done, {len(todo)} to run", flush=True)
     if args.executor == "processes":
-        failures = run_local(todo, args.results, args.workers)
+        failures = run_local(todo, args.results, args.workers, args.keep_logs)
     else:
         folder = os.path.join(tempfile.gettempdir(), "pg-benchmark-submitit")
-        failures = run_submitit(todo, args.results, args.executor, args.slurm_partition, args.slurm_timeout_min, folder)
+        failures = run_submitit(todo, args.results, args.executor, args.slurm_partition, args.slurm_timeout_min, folder, args.keep_logs)
     report(args.results)
     if failures:
         sys.exit("failed runs:\n" + "\n".join(failures))

@@ -33,8 +33,11 @@ def test_dry_run_lists_the_54_commands_of_the_suite():
 
 
 def test_runs_resume_without_repeating_and_ignore_partial_files(tmp_path):
-    first = runner(*TINY, "--seeds", 1, 2, "--workers", 2, "--results", tmp_path)
+    first = runner(*TINY, "--seeds", 1, 2, "--workers", 2, "--results", tmp_path, "--keep-logs", tmp_path / "logs")
     assert "2 to run" in first.stdout
+    for seed in (1, 2):  # --keep-logs: each run's TensorBoard events and console output
+        kept = tmp_path / "logs" / f"a2c__InvertedPendulum-v5__{seed}"
+        assert list(kept.rglob("events.out.tfevents.*")) and "SPS" in (kept / "log.txt").read_text()
     curves = tmp_path / "mujoco_1m"
     done = sorted(curves.iterdir())
     assert [p.name for p in done] == ["a2c__InvertedPendulum-v5__1.csv", "a2c__InvertedPendulum-v5__2.csv"]
