@@ -163,3 +163,18 @@ def test_a_cell_recorded_before_a_change_to_its_script_says_so():
     lines = run.table(rows).splitlines()
     reinforce = [line for line in lines if line.startswith("| reinforce.py")][0]
     assert reinforce.count(f"recorded before {change}") == 1 and "recorded before" not in [line for line in lines if line.startswith("| a2c.py")][0]
+
+
+def test_a_run_that_ends_below_half_its_own_best_is_listed():
+    # 300 episodes a run: returns 1000 from episode 100 on (the mean of the last 100 reaches 1000
+    # at episode 200, 0.67M steps); "fell" drops to 5 for its last 100,
+    # "held" keeps 1000, "dipped" ends at 600 (above halfway between random 5 and its best 1000).
+    steps = np.linspace(1e4, 1e6, 300)
+    rising = np.r_[np.linspace(5, 1000, 100), np.full(200, 1000.0)]
+    fell, dipped = rising.copy(), rising.copy()
+    fell[200:], dipped[200:] = 5.0, 600.0
+    curves = {(algo, "InvertedPendulum-v5", 1): ({}, steps, returns)
+              for algo, returns in [("trpo", fell), ("a2c", rising), ("ppo_clip", dipped)]}
+    text = f3.collapses(curves, {"InvertedPendulum-v5": 5.0})
+    assert text == "- trpo.py InvertedPendulum-v5 seed 1: 1000 at 0.67M steps, 5 at the end", text
+    assert f3.collapses({k: v for k, v in curves.items() if k[0] != "trpo"}, {"InvertedPendulum-v5": 5.0}) == "None."
