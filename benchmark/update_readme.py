@@ -14,7 +14,8 @@ tests/README.md, ...; not the result files themselves) may hold marked blocks:
     <!-- END -->               (or <!-- END name -->)
 
 and links to a line of a script, [`name`](ppo_clip.py#L138): the line number is where `name`
-is defined (`def name` / `class name`), or else the first line that contains the text.
+is defined (`def name` / `class name`; a module-level one before a method of that name), or else
+the first line that contains the text.
 
 `python benchmark/update_readme.py` rewrites every block and line number from its source;
 `python benchmark/update_readme.py --check` exits 1 if any page is out of date (a test runs it).
@@ -276,12 +277,14 @@ def render(source):
 
 
 def definition_line(lines, text):
-    """1-based line where `text` is defined (def/class), else the first line containing it."""
+    """1-based line where `text` is defined (def/class; a module-level definition before a method
+    of the same name), else the first line containing it."""
     name = text.split(".")[-1]
     if re.fullmatch(r"\w+", name):
-        for i, line in enumerate(lines, 1):
-            if re.match(rf"\s*(def|class) {name}\b", line):
-                return i
+        for indent in (r"", r"\s+"):
+            for i, line in enumerate(lines, 1):
+                if re.match(rf"{indent}(def|class) {name}\b", line):
+                    return i
     for i, line in enumerate(lines, 1):
         if text in line:
             return i
