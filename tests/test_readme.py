@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from benchmark.update_readme import REPO, figure3_headline, pages, update
+from benchmark.update_readme import REPO, definition_line, figure3_headline, pages, update
 
 
 def test_pages_match_recorded_results():
@@ -62,3 +62,10 @@ def test_the_headline_is_the_figure3_report_once_it_exists():
     with open(os.path.join(REPO, "README.md")) as f:
         readme = f.read()
     assert "<!-- BEGIN figure3 -->\n" + headline + "<!-- END figure3 -->" in readme
+
+
+def test_a_line_link_names_the_module_level_definition_before_a_method():
+    lines = ["class RunningMeanStd:", "    def update(self, x):", "        pass", "def update(agent):", "    update_count = 1"]
+    assert definition_line(lines, "update") == 4
+    assert definition_line(lines[:3], "update") == 2  # a method when no function has the name
+    assert definition_line(lines, "update_count = 1") == 5  # not a name: the first line containing it
