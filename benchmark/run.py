@@ -312,7 +312,7 @@ def report(results):
     for (algo, env_id, seed), (header, steps, returns) in curves.items():
         total = int(re.search(r"--total-timesteps (\d+)", header["command"])[1])
         rows.append({"algo": algo, "env_id": env_id, "seed": seed, "total_timesteps": total, "final_return": round(final_return(returns), 1),
-                     "wall_time_s": header["wall_time_s"], "sps": header["sps"], "date": header["date"]})  # fmt: skip
+                     "final_exact": final_return(returns), "wall_time_s": header["wall_time_s"], "sps": header["sps"], "date": header["date"]})  # fmt: skip
     os.makedirs(results, exist_ok=True)
     order = {a: i for i, a in enumerate(ALGOS)}
     rows.sort(key=lambda r: (ENVS.index(r["env_id"]) if r["env_id"] in ENVS else 99, r["env_id"], order.get(r["algo"], 99), r["algo"], r["seed"]))
@@ -333,7 +333,7 @@ def table(rows):
         cells = []
         for env_id in ENVS:
             cell_rows = [r for r in rows if r["algo"] == algo and r["env_id"] == env_id]
-            finals = [r["final_return"] for r in cell_rows]
+            finals = [r.get("final_exact", r["final_return"]) for r in cell_rows]  # unrounded where known
             target = TARGETS[algo][env_id]
             if not finals:
                 cells.append(f"not run (target ≥ {target})")
