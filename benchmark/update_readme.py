@@ -30,6 +30,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from benchmark import configs  # noqa: E402
 from benchmark.configs import CONFIGS  # noqa: E402
 
 # the lines besides tables that a block copies: a target's verdict (benchmark/run.py's reports),
@@ -136,14 +137,25 @@ def cartpole_record(script):
             budget = int(re.search(r"within (\d+) steps", text).group(1))
             firsts = [int(r[1]) for r in rows[2:] if r[1].isdigit()]
             walls = [int(r[4]) for r in rows[2:]]
-            return path, threshold, budget, firsts, walls
+            return path, threshold, budget, firsts, walls, run_setting(text), "--hold" in text.split("Each run:")[0]
     return None
+
+
+def run_setting(record):
+    """The setting of a target record's runs: "defaults", the name of a configs.py setting, or
+    the arguments themselves."""
+    command = re.search(r"Each run:\s+(python .*)", record).group(1)
+    extra = re.sub(r"^python \S+ --env-id \S+ --seed \S+ --total-timesteps \d+ ?", "", command).split()
+    if not extra:
+        return "defaults"
+    named = [name for name, value in vars(configs).items() if name.isupper() and value == extra]
+    return f"`{named[0]}`" if named else "`" + " ".join(extra) + "`"
 
 
 def scripts_table():
     """README's table of the six scripts: algorithm, page, lines, CartPole-v1 record."""
     rows = [["script and page", "algorithm (paper)", "lines",
-             "CartPole-v1: steps to reach the threshold, median of seeds", "wall time of a whole recorded run"]]
+             "CartPole-v1: steps to reach the threshold, median of seeds (setting)", "wall time of a whole recorded run"]]
     rows.append(["---"] * len(rows[0]))
     for s in SCRIPTS:
         with open(os.path.join(REPO, "algos", f"{s}.py")) as f:
@@ -152,9 +164,9 @@ def scripts_table():
         if rec is None:
             steps = wall = "not recorded"
         else:
-            path, threshold, budget, firsts, walls = rec
-            steps = (f"{round(statistics.median(firsts) / 1000)}k to mean(last 20) ≥ {threshold} "
-                     f"({len(firsts)} of {len(walls)} seeds; [record]({path}))")
+            path, threshold, budget, firsts, walls, setting, hold = rec
+            steps = (f"{round(statistics.median(firsts) / 1000)}k to mean(last 20) ≥ {threshold}{', held to the end' if hold else ''} "
+                     f"({len(firsts)} of {len(walls)} seeds; {setting}; [record]({path}))")
             wall = f"{min(walls)}-{max(walls)} s for {budget // 1000}k steps"
         rows.append([f"[`{s}.py`](algos/{s}.md)", ALGORITHMS[s], str(n), steps, wall])
     return "\n".join(table_lines(rows)) + "\n"
