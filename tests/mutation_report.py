@@ -193,7 +193,7 @@ def write_report(state):
         "tests that concern that script run on a fresh copy of the repository, cheapest first, and",
         "stop at the first failure. **here**: as on this machine, where a synchronous script must",
         "reproduce a learning curve bit for bit when its baseline's Machine line is this machine's",
-        "(and, when the line predates the CPU's family and model numbers, seed 1 reproducing it",
+        "(and, when the line lacks the CPU's family and model numbers, seed 1 reproducing it",
         "passes while a difference lets the statistics judge: tests/README.md). **elsewhere**: the",
         "learning-curve checks judge by their statistics alone, as on any other machine (the",
         "identity rule off).",

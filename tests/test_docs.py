@@ -16,7 +16,7 @@ FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 HISTORY = [
     r"\bof then\b", r"\bearlier the same day\b", r"\bbefore the [^.\n]{0,80}\bchange\b",
     r"\b20\d\d-\d\d-\d\d\b", r"\bused to\b", r"\bno longer\b", r"\bwas re-?recorded\b",
-    r"\buntil then\b", r"\bwithdrawn\b",
+    r"\buntil then\b", r"\bwithdrawn\b", r"\bpredates?\b", r"\bgit history\b",
 ]
 COMMIT = re.compile(r"(?<![\w/.-])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}(?![\w-])")
 ALGOS = ["reinforce", "a2c", "a3c", "trpo", "ppo_kl", "ppo_clip"]
@@ -120,7 +120,8 @@ def test_no_page_holds_history_or_a_commit_hash(path):
 
 def test_the_history_check_can_fail():
     for text in ["the curves of commit a267b57", "the setting of then", "measured 2026-11-24",
-                 "earlier the same day", "before the batched pi_old change", "git show 8e19828:x"]:
+                 "earlier the same day", "before the batched pi_old change", "git show 8e19828:x",
+                 "the curves predate the fix", "the runs are in git history"]:
         assert history(text), text
     assert history("slides/000_bf40b3ce09909946.txt, 1e-3, 2.0633e-5, deadbeef, 1000000") == []
 
