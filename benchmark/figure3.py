@@ -333,15 +333,19 @@ def plots(curves, finals, random_scores, results):
                 continue
             grid = np.linspace(0, TOTAL_TIMESTEPS, 101)[1:]
             ys = np.array([run.trailing_curve(*curves[(algo, env_id, s)][1:], grid) for s in seeds])
-            ax.plot(grid, np.nanmean(ys, axis=0), label=f"{algo} ({len(seeds)})")
-            ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.15)
+            color, style = f"C{ALGOS.index(algo)}", "-" if len(seeds) == len(SEEDS) else "--"
+            ax.plot(grid, np.nanmean(ys, axis=0), color=color, linestyle=style)
+            ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=color, alpha=0.15)
         ax.set_title(env_id)
         ax.set_xlabel("global step")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("mean return of last 100 episodes")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{i}", label=f"{algo}.py") for i, algo in enumerate(ALGOS)]
+    handles.append(Line2D([], [], color="gray", linestyle="--", label=f"fewer than {len(SEEDS)} seeds"))
     axes.ravel()[-1].axis("off")
-    axes.ravel()[-1].legend(handles, labels, loc="center", title="script (seeds)")
+    axes.ravel()[-1].legend(handles=handles, loc="center", title="script")
     fig.suptitle("one setting per script for all seven tasks; mean over seeds, band: min to max")
     fig.tight_layout()
     fig.savefig(os.path.join(results, "plots", "figure3_tasks.png"), dpi=70, metadata={"Software": None})
