@@ -118,3 +118,14 @@ def test_killing_the_runner_loses_only_the_runs_in_flight(tmp_path):
     assert not list(tmp_path.rglob("*.csv")), "an unfinished run must leave no curve"
     alive = subprocess.run(["pgrep", "-f", "InvertedPendulum-v5 --seed 7 --total-timesteps 1000000"], capture_output=True, text=True).stdout.split()
     assert not alive, "the runner left its run behind"
+
+
+def test_keep_logs_keeps_a_failed_runs_output(tmp_path):
+    # --gamma 2 is refused by the script before anything is written: the run fails and writes no
+    # curve, and its console output is kept for reading.
+    ((algo, env_id, seed, command),) = run.suite(["a2c"], ["InvertedPendulum-v5"], [1], 2000, ["--gamma", "2"])
+    with pytest.raises(RuntimeError, match="exited with"):
+        run.run_one(algo, env_id, seed, command, str(tmp_path), keep_logs=str(tmp_path / "logs"))
+    kept = tmp_path / "logs" / "a2c__InvertedPendulum-v5__1"
+    assert "error: --gamma" in (kept / "log.txt").read_text() and not list(kept.rglob("events.out.tfevents.*"))
+    assert not os.path.exists(run.curve_path(str(tmp_path), algo, env_id, seed))
