@@ -36,7 +36,8 @@ ones too, and raw observations. Unscaled, CartPole's returns (up to 100 at gamma
 value loss whose gradient dominates the norm that the 0.5 clip divides by (losses/grad_norm
 shows it), and the policy learns and falls back; with observations normalised by running
 statistics (--normalize-obs, which a2c.py and a3c.py need) CartPole-v1 does not hold on every
-seed (the runs are in git history). What the defaults give: algos/reinforce.md ("Results").
+seed (benchmark/results/targets/reinforce__CartPole-v1__normalize_obs.md). What the defaults
+give: algos/reinforce.md ("Results").
 MuJoCo tasks whose observations span several scales may want --normalize-obs.
 """
 
