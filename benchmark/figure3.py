@@ -54,7 +54,7 @@ SETTINGS = {"ppo_clip": [], "ppo_kl": [], "trpo": [], "a2c": A2C_MUJOCO, "a3c": 
 SOURCES = [
     (os.path.join(REPO, "benchmark", "results", "ppo_objectives", "mujoco_1m"), {"ppo_clip": "clip_0.2", "ppo_kl": "adaptive_kl_0.01"}),
     (os.path.join(REPO, "benchmark", "results", "mujoco_1m"), {a: a for a in ["trpo", "a2c", "a3c"]}),
-]  # not the suite's reinforce curves: they predate reinforce.py's both-flags and batch fixes
+]  # reinforce: the suite's Hopper and Walker2d curves are copies of this suite's, not a source
 RANDOM_SCORES = os.path.join(REPO, "benchmark", "results", "ppo_objectives", "random_policy.csv")
 BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 0
