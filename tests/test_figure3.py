@@ -101,8 +101,8 @@ def test_a_curve_is_adopted_only_when_its_recorded_command_is_the_jobs(tmp_path)
 
 
 def test_the_suites_reinforce_curves_are_not_adopted():
-    # the suite's reinforce curves on Hopper and Walker2d are copies of this suite's: a curve comes
-    # from a run of this suite's command, never from a copy that a later script change left behind
+    # The suite's reinforce Hopper and Walker2d curves are copied from this suite, so adopting them
+    # would be circular; and after a change to reinforce.py the suite's old curves must not come back.
     assert all("reinforce" not in prefixes for _, prefixes in f3.SOURCES)
 
 
