@@ -20,7 +20,7 @@ commands for trpo (Hopper, Walker2d), a2c and a3c.
 
 The report (benchmark/results/figure3.md): per task, each script's mean +- std over seeds of
 the metric (mean return of the last 100 training episodes at 1M steps, as CleanRL and the PPO
-paper) beside the paper's figure-3 value and the other published 1M numbers of the same
+paper's table 1) beside the paper's figure-3 curve at 1M and the other published 1M numbers of the same
 protocol; the aggregate over the seven tasks: each run normalised per task (the random policy
 0, the best mean over seeds among the scripts with all 21 runs 1), then the interquartile mean (IQM) over all 21
 runs of each script with a 95% stratified bootstrap confidence interval (Agarwal et al. 2021);
@@ -59,9 +59,24 @@ RANDOM_SCORES = os.path.join(REPO, "benchmark", "results", "ppo_objectives", "ra
 BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 
-# The tasks on which a script's one setting was chosen (benchmark/configs.py: A2C's Optuna study,
-# carried over to A3C): there it is not like for like with the untuned defaults of the others.
+# The tasks on which a script's one setting was chosen by this project (benchmark/configs.py:
+# A2C's Optuna study, carried over to A3C). The PPO paper chose ppo_clip's epsilon 0.2 and
+# ppo_kl's d_targ 0.01 on all seven tasks (its table 1), and its figure 3 runs epsilon 0.2.
 CHOSEN_ON = {"a2c": ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5"], "a3c": ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5"]}
+# Curves recorded on an earlier version of their script, each named by the wall time its header
+# holds (a rerun records another, and the entry must go: tests/test_figure3.py), with what that
+# version did differently and why its curves stand for the script as it is.
+EARLIER_VERSION = [
+    ("the rollout drew each action in torch, one forward pass per step, where ppo_clip.py and ppo_kl.py draw it with "
+     "a numpy copy of the actor and numpy's Gaussian noise: the same algorithm and hyper-parameters with other rounding "
+     "and other random draws, so a rerun reproduces these curves statistically, not bit for bit",
+     {("ppo_clip", "HalfCheetah-v5", 1): "1120.8", ("ppo_clip", "HalfCheetah-v5", 2): "614.1", ("ppo_clip", "HalfCheetah-v5", 3): "613.7",
+      ("ppo_clip", "Hopper-v5", 1): "721.6", ("ppo_clip", "Hopper-v5", 2): "720.8", ("ppo_clip", "Hopper-v5", 3): "705.9",
+      ("ppo_clip", "Walker2d-v5", 1): "746.2", ("ppo_clip", "Walker2d-v5", 2): "1466.6", ("ppo_clip", "Walker2d-v5", 3): "1460.8",
+      ("ppo_kl", "HalfCheetah-v5", 1): "570.2", ("ppo_kl", "HalfCheetah-v5", 2): "571.9", ("ppo_kl", "HalfCheetah-v5", 3): "528.2",
+      ("ppo_kl", "Hopper-v5", 1): "1510.7", ("ppo_kl", "Hopper-v5", 2): "1500.3", ("ppo_kl", "Hopper-v5", 3): "1583.6",
+      ("ppo_kl", "Walker2d-v5", 1): "1649.5", ("ppo_kl", "Walker2d-v5", 2): "1798.1", ("ppo_kl", "Walker2d-v5", 3): "1752.0"}),
+]  # fmt: skip
 # The PPO paper's figure 3 (Schulman et al. 2017, 1M steps, 3 seeds, MuJoCo v1, one setting
 # per algorithm), values read off the plot (../shared/ANCHORS.md); Reacher and Swimmer not read.
 FIGURE3 = {
@@ -74,9 +89,9 @@ FIGURE3 = {
 PUBLISHED = [
     ("ppo_clip", "CleanRL ppo_continuous_action defaults, v4, 3 seeds; last 100 training episodes",
      {"HalfCheetah-v5": "1443 ± 46", "Hopper-v5": "2383 ± 272", "InvertedPendulum-v5": "963 ± 22", "Walker2d-v5": "2288 ± 572"}),
-    ("ppo_clip", "OpenAI Baselines ppo2, benchmarks_mujoco1M, v1, 6 seeds; mean",
+    ("ppo_clip", "OpenAI Baselines ppo2, benchmarks_mujoco1M, v1, 6 seeds; mean at 1M steps (which episodes it averages is not given with it)",
      {"HalfCheetah-v5": "1669", "Hopper-v5": "2316", "InvertedDoublePendulum-v5": "7103", "InvertedPendulum-v5": "809", "Walker2d-v5": "3425"}),
-    ("trpo", "OpenAI Baselines trpo_mpi, benchmarks_mujoco1M, v1, 6 seeds; mean",
+    ("trpo", "OpenAI Baselines trpo_mpi, benchmarks_mujoco1M, v1, 6 seeds; mean at 1M steps (which episodes it averages is not given with it)",
      {"HalfCheetah-v5": "1290", "Hopper-v5": "1913", "InvertedDoublePendulum-v5": "6732", "InvertedPendulum-v5": "905", "Walker2d-v5": "2343"}),
 ]  # fmt: skip
 
@@ -166,18 +181,13 @@ def collect(results):
     return run.collect(results)
 
 
-def complete_scripts(curves):
-    """Scripts with all 21 runs (7 tasks x 3 seeds): the aggregate compares only these."""
-    return [a for a in ALGOS if all((a, e, s) in curves for e in ENVS for s in SEEDS)]
-
-
 def report(results=RESULTS):
     curves = collect(results)
     finals = {}
     for (algo, env_id, seed), (_, _, returns) in sorted(curves.items()):
         finals.setdefault((algo, env_id), []).append(run.final_return(returns))
     random_scores = run_random_scores()
-    text = markdown(curves, finals, random_scores)
+    text = markdown(curves, finals, random_scores, results)
     with open(os.path.join(results, "..", "figure3.md"), "w") as f:
         f.write(text)
     plots(curves, finals, random_scores, results)
@@ -204,7 +214,53 @@ def aggregate(finals, random_scores):
     return out, best
 
 
-def markdown(curves, finals, random_scores):
+def adopted_lines(results, sources=SOURCES):
+    """Markdown: how many curves are byte-for-byte copies of each source study's runs."""
+    counts = {}
+    for name in sorted(os.listdir(run.curves_dir(results))) if os.path.isdir(run.curves_dir(results)) else []:
+        algo, env_id, seed = name[: -len(".csv")].split("__")
+        source = recorded_source((algo, env_id, int(seed), setting_command(algo, env_id, int(seed))), sources)
+        with open(os.path.join(run.curves_dir(results), name), "rb") as f:
+            if source is not None and open(source, "rb").read() == f.read():
+                where = f"`{os.path.relpath(os.path.dirname(source), REPO)}/`"
+                counts.setdefault(where, {}).setdefault(algo, 0)
+                counts[where][algo] += 1
+    if not counts:
+        return "No curve is adopted from another study."
+    parts = [f"{where} ({', '.join(f'{a} {k}' for a, k in per.items())})" for where, per in sorted(counts.items())]
+    return "Curves adopted from other studies (byte-for-byte copies of runs of the same command): " + "; ".join(parts) + "."
+
+
+def earlier_lines(curves):
+    """Markdown: the curves recorded on an earlier version of their script (EARLIER_VERSION)."""
+    lines = []
+    for what, runs in EARLIER_VERSION:
+        held = sorted(k for k, wall in runs.items() if k in curves and curves[k][0].get("wall_time_s") == wall)
+        if held:
+            cells = {}
+            for algo, env_id, seed in held:
+                cells.setdefault((algo, env_id), []).append(str(seed))
+            where = "; ".join(f"{a}.py {e} seeds {', '.join(s)}" for (a, e), s in cells.items())
+            lines.append(f"Recorded on an earlier version of the script ({len(held)} curves: {where}): {what}.")
+    return "\n\n".join(lines) if lines else "Every curve was recorded on the scripts as they are."
+
+
+def aggregate_notes(finals, best, complete):
+    """Markdown: how the interval is drawn, what it leaves out, and normalisers set on a tuned task."""
+    text = (f"The interval is the percentile interval of {BOOTSTRAP_SAMPLES:,} stratified resamples (numpy seed"
+            f" {BOOTSTRAP_SEED}). With three runs a task it is narrow: a resample of three values spreads less than"
+            " new runs would (the bootstrap variance of a mean of three is 2/3 of the unbiased estimate), and each task's"
+            " normaliser is held fixed while it is itself a mean of three runs.")
+    tuned = []
+    for env_id, value in best.items():
+        setter = [a for a in complete if np.mean(finals[(a, env_id)]) == value]
+        tuned += [f"{env_id} ({a}.py, {value:.0f})" for a in setter if env_id in CHOSEN_ON.get(a, [])]
+    if tuned:
+        text += " A normaliser set by a script on a task its setting was chosen on: " + "; ".join(tuned) + "."
+    return text
+
+
+def markdown(curves, finals, random_scores, results=RESULTS):
     out = io.StringIO()
     n = len(curves)
     out.write("# The PPO paper's figure 3, like for like: six scripts, seven MuJoCo tasks, one setting each\n\n")
@@ -214,9 +270,9 @@ def markdown(curves, finals, random_scores):
     out.write("Protocol: 1M steps, seeds 1-3, one setting per script for all seven tasks (ppo_clip, ppo_kl, trpo: their defaults;\n")
     out.write("a2c, a3c, reinforce: A2C_MUJOCO, A3C_MUJOCO, REINFORCE_MUJOCO of benchmark/configs.py). Metric: mean return of\n")
     out.write("the last 100 training episodes at the end of the budget (stochastic policy), mean ± std (ddof 0) over seeds.\n")
-    out.write("Paper: Schulman et al. 2017, figure 3 (MuJoCo v1, 1M steps, 3 seeds, values read off the plot for five tasks; `~`;\n")
-    out.write("the Reacher and Swimmer panels were not read, and their cells show no paper value), its curve of the\n")
-    out.write("same algorithm; `met` where the mean over three seeds reaches it. The figure has no PPO-KL, A3C or REINFORCE curve\n")
+    out.write("Paper: Schulman et al. 2017, figure 3 (MuJoCo v1, 1M steps, 3 seeds): its training curve of the same algorithm at\n")
+    out.write("1M steps, read off the plot for five tasks (`~`; the Reacher and Swimmer panels were not read, and their cells show\n")
+    out.write("no paper value); `met` where the mean over three seeds reaches it. The figure has no PPO-KL, A3C or REINFORCE curve\n")
     out.write("(its \"Vanilla PG, Adaptive\" adapts Adam's step size to the KL divergence after each batch, where reinforce.py\n")
     out.write("anneals a fixed step size; its values were not read off the plot).\n\n")
     out.write("<!-- BEGIN headline -->\n")
@@ -239,7 +295,8 @@ def markdown(curves, finals, random_scores):
         out.write(f"| {env_id} | " + " | ".join(cells) + " |\n")
     agg, best = aggregate(finals, random_scores)
     out.write(f"\n{n} of {len(ALGOS) * len(ENVS) * len(SEEDS)} curves recorded; a cell of fewer than three seeds gets no `met`"
-              " mark. a2c.py's and a3c.py's setting was chosen on HalfCheetah-v5, Hopper-v5 and Walker2d-v5.\n\n")
+              " mark. a2c.py's and a3c.py's setting was chosen on HalfCheetah-v5, Hopper-v5 and Walker2d-v5; ppo_clip.py's"
+              " epsilon and ppo_kl.py's d_targ are the values the PPO paper chose on all seven tasks.\n\n")
     if agg:
         out.write("Aggregate over the seven tasks (scripts with all 21 runs): interquartile mean of the per-task normalised scores\n")
         out.write("(random policy 0, the best mean over seeds among these scripts 1) with its 95% stratified bootstrap confidence\n"
@@ -247,14 +304,16 @@ def markdown(curves, finals, random_scores):
         out.write("| script | IQM | 95% CI | runs |\n|---|---|---|---|\n")
         for algo, (value, low, high, runs) in sorted(agg.items(), key=lambda kv: -kv[1][0]):
             out.write(f"| {algo}.py | {value:.2f} | [{low:.2f}, {high:.2f}] | {runs} |\n")
+        out.write("\n" + aggregate_notes(finals, best, list(agg)) + "\n")
     else:
         out.write("Aggregate: no script has all 21 runs yet.\n")
     out.write("<!-- END headline -->\n\n")
     out.write("![the seven tasks](figure3/plots/figure3_tasks.png)\n\n")
     out.write("## The ranking against the paper's figure 3\n\n")
-    out.write("Per task, the order of the scripts whose algorithm the figure shows (PPO-Clip, TRPO, A2C), by the mean over\n")
-    out.write("three seeds here and by the value read off the figure (ties in the figure, such as InvertedPendulum's 1000s,\n")
-    out.write("are left out):\n\n")
+    out.write("Per task, the order of the scripts whose algorithm the figure shows (PPO-Clip, TRPO, A2C) and that have all three\n")
+    out.write("seeds there, by the mean over seeds here and by the value read off the figure; a task where two of the figure's\n")
+    out.write("values tie (InvertedPendulum's 1000s) is left out, and `=` marks means that tie here. Where the orders differ,\n")
+    out.write("each pair the other way round is given with its gap and the two standard deviations over seeds:\n\n")
     out.write(ranking(finals) + "\n\n")
     out.write("## Runs that end far below their own best\n\n")
     out.write("A run whose final metric (the mean of its last 100 episodes) is less than half of the way from the random\n")
@@ -265,7 +324,7 @@ def markdown(curves, finals, random_scores):
     out.write("## Published numbers with the same protocol (one setting for every task, 1M steps)\n\n")
     out.write("| script | source; metric | " + " | ".join(ENVS) + " |\n|---|---|" + "---|" * len(ENVS) + "\n")
     for algo, (name, values) in FIGURE3.items():
-        out.write(f"| {algo}.py | PPO paper fig. 3, {name}, v1, 3 seeds; mean of the last 100 training episodes, read off the plot | " + " | ".join(f"~{values[e]}" if e in values else "–" for e in ENVS) + " |\n")
+        out.write(f"| {algo}.py | PPO paper fig. 3, {name}, v1, 3 seeds; the training curve at 1M steps, read off the plot | " + " | ".join(f"~{values[e]}" if e in values else "–" for e in ENVS) + " |\n")
     for algo, source, values in PUBLISHED:
         out.write(f"| {algo}.py | {source} | " + " | ".join(values.get(e, "–") for e in ENVS) + " |\n")
     out.write("\n## Normalisation\n\n")
@@ -273,8 +332,8 @@ def markdown(curves, finals, random_scores):
     for env_id in ENVS:
         b = f"{best[env_id]:.1f}" if env_id in best else "–"
         out.write(f"| {env_id} | {random_scores[env_id]:.1f} | {b} |\n")
-    adopted = sorted({os.path.relpath(os.path.dirname(s[0]), REPO) for s in SOURCES})
-    out.write(f"\nCurves adopted from other studies (byte-for-byte copies of runs of the same command): from {', '.join(f'`{a}`' for a in adopted)}.\n")
+    out.write("\n" + adopted_lines(results) + "\n")
+    out.write("\n" + earlier_lines(curves) + "\n")
     machines = {}
     for (algo, env_id, _), (header, _, _) in sorted(curves.items()):
         machines.setdefault(header["machine"], {}).setdefault(algo, set()).add(env_id)
@@ -286,21 +345,31 @@ def markdown(curves, finals, random_scores):
 
 
 def ranking(finals):
-    """Markdown lines: per task, the paper's order and ours of the scripts the figure shows."""
+    """Markdown lines: per task, the paper's order and ours of the scripts the figure shows that
+    have all three seeds there; a tie here is written `=` and is not the paper's order."""
     lines, same, compared = [], 0, 0
     for env_id in ENVS:
         algos = [a for a in FIGURE3 if env_id in FIGURE3[a][1] and len(finals.get((a, env_id), [])) == len(SEEDS)]
         paper = {a: FIGURE3[a][1][env_id] for a in algos}
         if len(algos) < 2 or len(set(paper.values())) < len(paper):
             continue
+        mean = {a: float(np.mean(finals[(a, env_id)])) for a in algos}
         theirs = sorted(algos, key=lambda a: -paper[a])
-        ours = sorted(algos, key=lambda a: -np.mean(finals[(a, env_id)]))
+        ours = sorted(algos, key=lambda a: -mean[a])
+        tie = len(set(mean.values())) < len(mean)
         compared += 1
-        same += theirs == ours
-        verdict = "same order" if theirs == ours else "differs"
+        same += theirs == ours and not tie
+        written = ours[0] + "".join((" = " if mean[b] == mean[a] else " > ") + b for a, b in zip(ours, ours[1:]))
+        if theirs == ours and not tie:
+            verdict = "same order"
+        else:
+            swapped = [(a, b) for i, a in enumerate(theirs) for b in theirs[i + 1 :] if mean[b] >= mean[a]]
+            verdict = "differs: " + "; ".join(
+                f"{b} {'ties' if mean[b] == mean[a] else 'above'} {a} (gap {mean[b] - mean[a]:.0f}; std {np.std(finals[(b, env_id)]):.0f}"
+                f" and {np.std(finals[(a, env_id)]):.0f})" for a, b in swapped)  # fmt: skip
         tuned = [f"{a}.py" for a in algos if env_id in CHOSEN_ON.get(a, [])]
         verdict += f" ({' and '.join(tuned)}: setting chosen on this task)" if tuned else ""
-        lines.append(f"- {env_id}: paper {' > '.join(theirs)}; here {' > '.join(ours)}: {verdict}")
+        lines.append(f"- {env_id}: paper {' > '.join(theirs)}; here {written}: {verdict}")
     if not compared:
         return "No task has two of these scripts with all three seeds yet."
     return "\n".join(lines) + f"\n\nThe same order on {same} of {compared} tasks compared."

@@ -144,15 +144,82 @@ def test_the_suites_cells_say_which_are_tuned_per_task():
 
 
 def test_the_ranking_compares_the_papers_order_with_ours_where_the_figure_has_no_tie():
-    finals = {("ppo_clip", "Hopper-v5"): [3000.0] * 3, ("trpo", "Hopper-v5"): [2000.0] * 3, ("a2c", "Hopper-v5"): [2500.0] * 3,
+    finals = {("ppo_clip", "Hopper-v5"): [3000.0] * 3, ("trpo", "Hopper-v5"): [1900.0, 2000.0, 2100.0], ("a2c", "Hopper-v5"): [2500.0] * 3,
               ("ppo_clip", "Walker2d-v5"): [3000.0] * 3, ("trpo", "Walker2d-v5"): [2000.0] * 3, ("a2c", "Walker2d-v5"): [1000.0] * 3,
               ("ppo_clip", "InvertedPendulum-v5"): [1000.0] * 3, ("trpo", "InvertedPendulum-v5"): [900.0] * 3,
-              ("a2c", "HalfCheetah-v5"): [1.0, 2.0]}  # fmt: skip
+              ("a2c", "HalfCheetah-v5"): [1.0, 2.0], ("ppo_clip", "HalfCheetah-v5"): [5.0] * 3,
+              ("ppo_clip", "InvertedDoublePendulum-v5"): [700.0] * 3, ("a2c", "InvertedDoublePendulum-v5"): [700.0] * 3}  # fmt: skip
     text = f3.ranking(finals)
-    assert "- Hopper-v5: paper ppo_clip > trpo > a2c; here ppo_clip > a2c > trpo: differs" in text
-    assert "- Walker2d-v5: paper ppo_clip > trpo > a2c; here ppo_clip > trpo > a2c: same order" in text
-    assert "InvertedPendulum" not in text and "HalfCheetah" not in text  # a tie in the figure; too few seeds
-    assert text.endswith("The same order on 1 of 2 tasks compared.")
+    # a pair the other way round is named with its gap and both spreads (np.std, ddof 0)
+    assert ("- Hopper-v5: paper ppo_clip > trpo > a2c; here ppo_clip > a2c > trpo: differs: a2c above trpo (gap 500; std 0 and 82)"
+            " (a2c.py: setting chosen on this task)") in text
+    assert "- Walker2d-v5: paper ppo_clip > trpo > a2c; here ppo_clip > trpo > a2c: same order (a2c.py" in text
+    # equal means are a tie, never the paper's order, whichever order a stable sort leaves them in
+    assert "- InvertedDoublePendulum-v5: paper ppo_clip > a2c; here ppo_clip = a2c: differs: a2c ties ppo_clip (gap 0" in text
+    # a tie in the figure (InvertedPendulum's 1000s); a script with fewer than three seeds (a2c on
+    # HalfCheetah) is left out, leaving one script there
+    assert "InvertedPendulum" not in text and "HalfCheetah" not in text
+    assert text.endswith("The same order on 1 of 3 tasks compared.")
+
+
+def test_the_aggregate_normalises_among_complete_scripts_and_resamples_within_tasks():
+    # x and y have all 21 runs, z only one task. Random policy 0 everywhere. On task t (0-6) x
+    # scores 10 (t + 1) on every seed and y half of it: y's normalised score is 0.5 on all 21 runs,
+    # x's 1. z's 1e6 on the first task must not set that task's normaliser.
+    random_scores = {e: 0.0 for e in f3.ENVS}
+    finals = {}
+    for t, env_id in enumerate(f3.ENVS):
+        finals[("x", env_id)] = [10.0 * (t + 1)] * 3
+        finals[("y", env_id)] = [5.0 * (t + 1)] * 3
+    finals[("z", f3.ENVS[0])] = [1e6] * 3
+    algos = f3.ALGOS
+    try:
+        f3.ALGOS = ["x", "y", "z"]
+        agg, best = f3.aggregate(finals, random_scores)
+    finally:
+        f3.ALGOS = algos
+    assert set(agg) == {"x", "y"} and best[f3.ENVS[0]] == 10.0
+    assert agg["x"] == (1.0, 1.0, 1.0, 21) and agg["y"] == pytest.approx((0.5, 0.5, 0.5, 21))
+    # seeds differ only across tasks' columns in this layout: resampling within each task (the
+    # columns of [seeds, tasks]) leaves every resample equal to the data; resampling across tasks
+    # (the transpose) would not
+    finals = {("x", e): [float(t), float(t), float(t)] for t, e in enumerate(f3.ENVS)}
+    finals.update({("y", e): [6.0, 6.0, 6.0] for e in f3.ENVS})
+    try:
+        f3.ALGOS = ["x", "y"]
+        agg, _ = f3.aggregate(finals, {e: 0.0 for e in f3.ENVS})
+    finally:
+        f3.ALGOS = algos
+    norm = [t / 6.0 for t in range(7)]
+    assert agg["x"][1] == agg["x"][2] == pytest.approx(f3.iqm(np.repeat(norm, 3)))
+
+
+def test_the_report_counts_the_curves_adopted_from_each_study(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    results = tmp_path / "results"
+    (results / "mujoco_1m").mkdir(parents=True)
+    for seed in (1, 2):
+        command = f3.setting_command("ppo_clip", "Hopper-v5", seed)
+        run.write_curve(str(source / f"clip_0.2__Hopper-v5__{seed}.csv"), command, [(1, 1.0)], 1.0, 1.0)
+        # seed 2 was rerun here: the same command, another curve, so not a copy
+        run.write_curve(str(results / "mujoco_1m" / f"ppo_clip__Hopper-v5__{seed}.csv"), command, [(1, float(seed == 1))], 1.0, 1.0)
+    text = f3.adopted_lines(str(results), [(str(source), {"ppo_clip": "clip_0.2"})])
+    assert text.endswith(f"`{os.path.relpath(str(source), f3.REPO)}/` (ppo_clip 1).")
+    assert f3.adopted_lines(str(results), []) == "No curve is adopted from another study."
+
+
+def test_every_curve_listed_as_recorded_on_an_earlier_version_is_still_that_curve():
+    # A rerun records another wall time: its entry must then leave EARLIER_VERSION (the report
+    # would drop the line silently, and the list would keep a stale claim).
+    curves = f3.collect(f3.RESULTS)
+    for what, runs in f3.EARLIER_VERSION:
+        for key, wall in runs.items():
+            assert key in curves and curves[key][0]["wall_time_s"] == wall, (key, what[:40])
+    text = f3.earlier_lines(curves)
+    assert text.startswith(f"Recorded on an earlier version of the script ({sum(len(r) for _, r in f3.EARLIER_VERSION)} curves:")
+    rerun = {k: ({**h, "wall_time_s": "1.0"}, s, r) if k == ("ppo_kl", "Hopper-v5", 2) else (h, s, r) for k, (h, s, r) in curves.items()}
+    assert "ppo_kl.py Hopper-v5 seeds 1, 3;" in f3.earlier_lines(rerun)
 
 
 def test_a_cell_recorded_before_a_change_to_its_script_says_so():
