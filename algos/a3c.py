@@ -21,7 +21,8 @@ Algorithm S3 sums these terms over the segment; this script averages them (E_t b
 dtheta' divided by the segment's length t) and clips the result's norm to max_grad_norm before
 the step, as a2c.py does with its batch, so that the two scripts share one loss. What differs
 from S3: a segment cut short by an episode's end (t < t_max) weighs each of its transitions
-t_max / t times as much as a full segment does. So the transitions of one worker's segment, at
+t_max / t times as much as a full segment does, and the value term is 0.5 c_1 (R - V)^2 (L^VF
+below), half of S3's, as in a2c.py. So the transitions of one worker's segment, at
 most t_max of them, give one gradient step (RMSProp) on
 
     A_t        = R_t - V(s_t)                                               (advantage)
@@ -50,7 +51,7 @@ every task, discrete ones too.
 Here t_max = 20 and the learning rate is 2e-4, not a2c.py's 5 and 7e-4: RMSProp's step has
 about the same size whatever the batch, and a worker steps on its own segment where a2c.py
 steps on 8 x 5 transitions, so with a2c.py's settings it moves theta about 8 times as far per
-transition; with them, 2 workers on InvertedPendulum-v5 learn and collapse. A segment of 20
+transition. A segment of 20
 steps once where t_max 5 steps four times: 2e-4 keeps the distance per transition of 1e-4 at
 t_max 5 (four noisy steps of 1e-4 spread as far as one of 2e-4 whose noise is halved), for a
 quarter of the updates. What these defaults give on CartPole-v1 and InvertedPendulum-v5:

@@ -22,7 +22,8 @@ with GAE(gamma, lambda) advantages
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
 final observation, not zero. The knobs that matter most: the number of epochs K and
 minibatches (how far each batch pushes the policy), learning_rate, num_steps (T), and
-kl_target (d_targ = 0.01) and init_beta (beta_0 = 1). The KL is the analytic one at each state.
+kl_target (d_targ = 0.01, the paper's best adaptive-KL target) and init_beta (beta_0 = 1, as
+TorchRL's KLPENPPOLoss; the paper gives none). The KL is the analytic one at each state.
 The other defaults are the PPO paper's MuJoCo settings: T=2048, K=10, minibatch 64, Adam 3e-4,
 gamma 0.99, lambda 0.95, no entropy bonus, two hidden layers of 64 tanh units; the rest are
 CleanRL's ppo_continuous_action.py's (the learning rate annealed linearly, advantages

@@ -1,8 +1,9 @@
 """REINFORCE: Monte-Carlo policy gradient with reward-to-go and a baseline.
 
 Williams (1992), "Simple Statistical Gradient-Following Algorithms for Connectionist
-Reinforcement Learning", Machine Learning 8; the baseline as in Sutton, McAllester, Singh,
-Mansour (2000), "Policy Gradient Methods for Reinforcement Learning with Function Approximation".
+Reinforcement Learning", Machine Learning 8, with its reinforcement baseline b made a function of
+the state, as in Sutton, McAllester, Singh, Mansour (2000), "Policy Gradient Methods for
+Reinforcement Learning with Function Approximation".
 
 Each update collects a batch of complete episodes with the current policy and takes one
 gradient step (Adam) on the log-derivative-trick estimate
@@ -15,7 +16,7 @@ gradient step (Adam) on the log-derivative-trick estimate
     loss   = -L^PG + c_1 L^VF - c_2 H[pi_theta](s_t)
 
 The loss averages over all steps of the batch: the slides' (1/N) sum over episodes divided by
-the mean episode length, a constant factor that Adam's step size does not see. A baseline that
+the batch's mean episode length, a factor that changes as the episodes lengthen. A baseline that
 depends only on the state leaves the expected gradient unchanged and lowers its variance;
 --baseline none shows the variance it removes (losses/advantage_std in TensorBoard).
 
@@ -24,17 +25,18 @@ the finished episodes hold batch_size steps; then each environment finishes the 
 in, and steps after an environment's last counted episode are discarded: they are not counted
 in global_step and their episodes are not logged (logging them would favour the episodes that
 end early, and count steps that no update sees). At a time-limit truncation the episode did not
-really end: with the value baseline, G_t adds gamma^(T - t) V(final obs) for the rewards the
-time limit cut off; without a learned value there is nothing to bootstrap from, and G_t ends at
-the truncation (biased low near the limit). A step that terminates never bootstraps, even when
-the time limit truncates it too (gymnasium's TimeLimit then sets both flags).
+really end: with the value baseline, G_t adds gamma^(T - t + 1) V(final obs) (T: the episode's
+last step) for the rewards the time limit cut off; without a learned value there is nothing to
+bootstrap from, and G_t ends at the truncation (biased low near the limit). A step that
+terminates never bootstraps, even when the time limit truncates it too (gymnasium's TimeLimit
+then sets both flags).
 The knobs that matter most: baseline, batch_size, learning_rate. The defaults, chosen so that
 one setting learns and holds CartPole-v1 and InvertedPendulum-v5: 4 environments, batches of at
 least 1000 steps, Adam 1e-2 annealed linearly towards 0, gamma 0.99, two hidden layers of 64
 tanh units, rewards scaled by the running std of the discounted return on every task, discrete
-ones too, and raw observations. Unscaled, CartPole's returns (up to 100 at gamma 0.99) give a
-value loss whose gradient dominates the norm that the 0.5 clip divides by (losses/grad_norm
-shows it), and the policy learns and falls back; with observations normalised by running
+ones too, and raw observations. Unscaled, CartPole's discounted returns reach 100 (1 / (1 -
+gamma)), the value loss grows with their square, and the 0.5 clip divides the whole gradient,
+the policy's part too, by one norm (losses/grad_norm); with observations normalised by running
 statistics (--normalize-obs, which a2c.py and a3c.py need) CartPole-v1 does not hold on every
 seed (benchmark/results/targets/reinforce__CartPole-v1__normalize_obs.md). What the defaults
 give: algos/reinforce.md ("Results").

@@ -28,12 +28,15 @@ with GAE(gamma, lambda) advantages
 
 At a time-limit truncation the episode did not really end, so V(s_{t+1}) is the value of the
 final observation, not zero. The knobs that matter most: max_kl (delta), num_steps (T),
-damping and cg_iters. The defaults come from two sources. OpenAI Baselines' trpo_mpi (its
+damping and cg_iters. The defaults come from three sources. OpenAI Baselines' trpo_mpi (its
 MuJoCo defaults): T = 1024, delta 0.01, damping 0.1, 10 CG iterations, gamma 0.99, and the value
 function fitted by Adam 1e-3 for 5 epochs of minibatches of 64 (16 per batch). sb3-contrib's
 TRPO: lambda 0.95, two hidden layers of 64 tanh units, and the line search, backtracking by 0.8
 up to 10 times to the first step that improves L with KL-bar within delta (trpo_mpi's has
-lambda 0.98, layers of 32 units, and backtracks by 0.5, accepting KL-bar up to 1.5 delta).
+lambda 0.98, layers of 32 units, and backtracks by 0.5, accepting KL-bar up to 1.5 delta; here
+KL-bar is E[KL(pi_old || pi_theta)], where sb3-contrib measures KL(pi_theta || pi_old) and
+accepts it strictly below delta). CleanRL's continuous-action wrappers, as in ppo_clip.py:
+observations normalised and rewards scaled (trpo_mpi normalises observations only).
 """
 
 import contextlib
