@@ -28,6 +28,7 @@ the seven-panel figure and the interval plot.
 """
 
 import argparse
+import filecmp
 import io
 import os
 import shlex
@@ -216,15 +217,13 @@ def aggregate(finals, random_scores):
 
 def adopted_lines(results, sources=SOURCES):
     """Markdown: how many curves are byte-for-byte copies of each source study's runs."""
-    counts = {}
-    for name in sorted(os.listdir(run.curves_dir(results))) if os.path.isdir(run.curves_dir(results)) else []:
+    counts, directory = {}, run.curves_dir(results)
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         algo, env_id, seed = name[: -len(".csv")].split("__")
         source = recorded_source((algo, env_id, int(seed), setting_command(algo, env_id, int(seed))), sources)
-        with open(os.path.join(run.curves_dir(results), name), "rb") as f:
-            if source is not None and open(source, "rb").read() == f.read():
-                where = f"`{os.path.relpath(os.path.dirname(source), REPO)}/`"
-                counts.setdefault(where, {}).setdefault(algo, 0)
-                counts[where][algo] += 1
+        if source is not None and filecmp.cmp(source, os.path.join(directory, name), shallow=False):
+            per = counts.setdefault(f"`{os.path.relpath(os.path.dirname(source), REPO)}/`", {})
+            per[algo] = per.get(algo, 0) + 1
     if not counts:
         return "No curve is adopted from another study."
     parts = [f"{where} ({', '.join(f'{a} {k}' for a, k in per.items())})" for where, per in sorted(counts.items())]
