@@ -94,7 +94,6 @@ def main():
     def chosen(name):
         return not args.variants or name.startswith(tuple(args.variants))
 
-    per_key = 5 if not args.variants else len(args.variants)
     rows, all_as_expected, kept, produced = [], True, [], []
     if args.replace and os.path.exists(args.output):
         with open(args.output) as f:
@@ -105,10 +104,11 @@ def main():
                 elif len(cells) > 3 and (cells[1], cells[2]) in REGISTRY and ((cells[1], cells[2]) not in keys or not chosen(cells[3])):
                     kept.append(line.rstrip("\n"))
     with tempfile.TemporaryDirectory() as directory:
+        planned = {(script, env_id): [v for v in variants(script, env_id, directory) if chosen(v[0])] for script, env_id in keys}
+        if not any(planned.values()):
+            sys.exit(f"error: no variant's name starts with {' or '.join(map(repr, args.variants))}")
         for script, env_id in keys:
-            for name, extra, script_file, seeds, expected in variants(script, env_id, directory):
-                if not chosen(name):
-                    continue
+            for name, extra, script_file, seeds, expected in planned[(script, env_id)]:
                 start = time.time()
                 verdict, _ = check(script, env_id, workers=args.workers, script_file=script_file, extra_override=extra, seeds_override=seeds,
                                    statistics_only=True)
@@ -118,7 +118,7 @@ def main():
                 rows.append(f"| {script} | {env_id} | {name} | {'pass' if verdict.passed else 'REJECTED'} | {'yes' if ok else '**NO**'} | {detail} |")
                 print(rows[-1], f"({time.time() - start:.0f} s)", flush=True)
                 expected_so_far = all_as_expected and not any("**NO**" in row for row in kept)
-                write_report(args.output, command, sorted_rows(kept + rows), expected_so_far, done=len(rows) == per_key * len(keys), produced=produced)
+                write_report(args.output, command, sorted_rows(kept + rows), expected_so_far, done=len(rows) == sum(map(len, planned.values())), produced=produced)
     print(f"written to {os.path.relpath(args.output, REPO)}")
     sys.exit(0 if all_as_expected else 1)
 
