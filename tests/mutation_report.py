@@ -52,7 +52,8 @@ REPORT_NAME = "tests/baselines/MUTATIONS.md"
 # and stops at the first failure): the unit tests select the script's parameter by -k.
 # tests/test_reference_update.py joins once git tracks it (the copy holds tracked files only).
 FILES = ["tests/test_math.py", "tests/test_loss_terms.py", "tests/test_reference_update.py", "tests/test_trpo.py",
-         "tests/test_a3c.py", "tests/test_cli.py", "tests/test_switches.py", "tests/test_regression.py"]
+         "tests/test_a3c.py", "tests/test_rare_paths.py", "tests/test_cli.py", "tests/test_switches.py",
+         "tests/test_regression.py"]
 HELPERS = ["tests/conftest.py", "tests/scripts.py", "tests/fake_envs.py", "tests/fake_envs_ref.py", "tests/regression.py"]
 COLUMNS = {"here": {}, "elsewhere": {"PG_REGRESSION_IDENTITY": "0"}}  # the environment of each column's pytest
 # Why a mutation that survives "elsewhere" cannot be caught there: what the bug changes, and why
