@@ -128,7 +128,7 @@ def copy_file(path, options):
 
 def cartpole_record(script):
     """(threshold, budget, first steps, wall seconds) of the script's recorded CartPole-v1 runs."""
-    for name in (f"{script}__CartPole-v1__defaults.md", f"{script}__CartPole-v1.md"):
+    for name in (f"{script}__CartPole-v1__defaults.md", f"{script}__CartPole-v1__ppo_cartpole.md", f"{script}__CartPole-v1.md"):
         path = f"benchmark/results/targets/{name}"
         if os.path.exists(os.path.join(REPO, path)):
             text = read(path)
