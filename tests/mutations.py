@@ -486,4 +486,10 @@ MUTATIONS = [
     M("ppo_kl-minibatch-ignores-perm", "ppo_kl", "sampling",
       "minibatches are contiguous slices in time order; the drawn permutation is unused",
       "mb = perm[start : start + minibatch_size]", "mb = torch.arange(start, start + minibatch_size)"),
+    M("a2c-logged-approx-kl-sign", "a2c", "loss",
+      "the logged k3 approx_kl is computed from the negated log-ratio, log pi_old - log pi_theta",
+      "approx_kl(newlogprob - logprob.detach())", "approx_kl(logprob.detach() - newlogprob)"),
+    M("reinforce-logged-approx-kl-sign", "reinforce", "loss",
+      "the logged k3 approx_kl is computed from the negated log-ratio, log pi_old - log pi_theta",
+      "approx_kl(newlogprob - b_logprobs)", "approx_kl(b_logprobs - newlogprob)"),
 ]

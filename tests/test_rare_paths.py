@@ -1,7 +1,8 @@
 """Paths that neither the update references nor the learning curves reach: the action a saved
 model takes in evaluation (the mode of the policy, inside the action bounds), and what A3C's
 workers share or must not share when there are two of them (their seeds, RMSProp's g, the lock
-on the observation statistics), and the KL that A3C logs."""
+on the observation statistics), the KL that A3C logs, and the direction of the log-ratio in
+the logged approx_kl of the scripts that take one step a batch."""
 
 import copy
 import multiprocessing
@@ -184,3 +185,54 @@ def test_a3c_logs_kl_old_to_new():
     forward, reverse = torch.distributions.kl_divergence(p, q).item(), torch.distributions.kl_divergence(q, p).item()
     assert abs(forward - reverse) > 0.1 * forward, (forward, reverse)
     assert stats["kl"] == pytest.approx(forward, rel=1e-3)
+
+
+# ---------------------------------------------------------------- the logged approx_kl
+
+
+@pytest.mark.parametrize("script", ["reinforce", "a2c", "a3c"])
+def test_the_logged_approx_kl_takes_log_new_over_old(script, tmp_path):
+    # approx_kl is k3 = (r - 1) - log r with log r = log pi_theta(a|s) - log pi_old(a|s) after
+    # the update, for the batch's actions. On a two-action task with a constant observation each
+    # log r is log(q_a / p_a) of its action a; the reversed ratio gives -log(q_a / p_a), other
+    # values whenever q_0 q_1 != p_0 p_1 (pi_old starts far from uniform to make them differ).
+    module = importable("a3c") if script == "a3c" else load(script)
+    env_id = "tests.fake_envs:ConstantRewardTruncated-v0"
+    seen, agents = [], []
+    real = module.approx_kl
+
+    def spy(logratio):
+        seen.append(logratio.detach().double().reshape(-1).clone())
+        return real(logratio)
+
+    class Biased(module.Agent):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            with torch.no_grad():
+                self.actor[-1].bias.copy_(torch.tensor([1.0, -1.0]))
+            agents.append((self, copy.deepcopy(self)))
+
+    common = dict(env_id=env_id, hidden_size=8, ent_coef=1.0, learning_rate=0.5, max_grad_norm=100.0, seed=1)
+    with mock.patch.object(module, "approx_kl", spy):
+        if script == "a3c":
+            args = module.Args(num_workers=1, num_steps=5, total_timesteps=5, log_every=1, **common)
+            before, after, _ = one_worker(module, args, logits_bias=[1.0, -1.0])
+        else:
+            tiny = {"reinforce": dict(num_envs=2, batch_size=20, total_timesteps=20),
+                    "a2c": dict(num_envs=2, num_steps=5, total_timesteps=10)}[script]
+            previous = os.getcwd()
+            os.chdir(tmp_path)
+            try:
+                with mock.patch.object(module, "Agent", Biased):
+                    module.train(module.Args(**tiny, **common))
+            finally:
+                os.chdir(previous)
+            (after, before), = agents
+    (logratio,) = seen
+    obs = torch.zeros(1, 1)
+    with torch.no_grad():
+        p, q = (torch.softmax(a.actor(obs).double(), -1)[0] for a in (before, after))
+    expected = torch.log(q / p)
+    assert abs(expected.sum().item()) > 1e-2, expected  # the reversed values are other values
+    distance = (logratio[:, None] - expected[None, :]).abs().min(1).values
+    assert distance.max().item() < 1e-4, (logratio, expected)
