@@ -160,6 +160,18 @@ def test_the_ranking_compares_the_papers_order_with_ours_where_the_figure_has_no
     # HalfCheetah) is left out, leaving one script there
     assert "InvertedPendulum" not in text and "HalfCheetah" not in text
     assert text.endswith("The same order on 1 of 3 tasks compared.")
+    assert f3.ranking_summary(finals) == ("The order of PPO-Clip, TRPO and A2C is the figure's on 1 of 3 tasks compared"
+                                          " (Walker2d-v5; per task in benchmark/results/figure3.md).")
+
+
+def test_a_cell_is_marked_against_the_papers_value_by_its_rounded_mean_and_spread():
+    # above / below by the mean; within 1 std where |rounded mean - paper| <= std (ddof 0)
+    assert f3.versus([2000.0, 2100.0, 2200.0], 2000) == "above"  # gap 100, std 82
+    assert f3.versus([1800.0, 1900.0, 2000.0], 2000) == "below"
+    assert f3.versus([1900.0, 2000.0, 2300.0], 2000) == "within 1 std"  # gap 67, std 170
+    # 999.7 shows as 1000: at the read-off 1000, not below it, though the std is 0.5
+    assert f3.versus([999.0, 1000.0, 1000.0], 1000) == "within 1 std"
+    assert f3.versus([998.0, 998.0, 998.0], 1000) == "below"
 
 
 def test_the_aggregate_normalises_among_complete_scripts_and_resamples_within_tasks():
@@ -179,7 +191,7 @@ def test_the_aggregate_normalises_among_complete_scripts_and_resamples_within_ta
     finally:
         f3.ALGOS = algos
     assert set(agg) == {"x", "y"} and best[f3.ENVS[0]] == 10.0
-    assert agg["x"] == (1.0, 1.0, 1.0, 21) and agg["y"] == pytest.approx((0.5, 0.5, 0.5, 21))
+    assert agg["x"] == (1.0, 1.0, 1.0, 1.0, 21) and agg["y"] == pytest.approx((0.5, 0.5, 0.5, 0.5, 21))
     # seeds differ only across tasks' columns in this layout: resampling within each task (the
     # columns of [seeds, tasks]) leaves every resample equal to the data; resampling across tasks
     # (the transpose) would not
