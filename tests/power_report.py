@@ -126,7 +126,7 @@ def main():
 def sorted_rows(rows):
     """Rows in the order of REGISTRY (script, environment), each group's variants in order."""
     order = {key: i for i, key in enumerate(REGISTRY)}
-    names = ["unchanged", "learning rate 0", "learning rate 1e-30", "advantage sign flipped", "learning rate / 10", "discount 0.5"]
+    names = ["unchanged", "learning rate 1e-30", "advantage sign flipped", "learning rate / 10", "discount 0.5"]
 
     def rank(row):
         cells = [c.strip() for c in row.split("|")]
@@ -141,8 +141,9 @@ def write_report(path, command, rows, all_as_expected, done, produced=()):
         f.write("# Power of the learning-curve regression harness on real scripts\n\n")
         for line in produced:  # with --replace: the commands that produced the rows kept
             f.write(f"{line}\n")
-        f.write(f"{'Rows of --algos x --envs replaced' if produced else 'Produced'} by `{command}` on {time.strftime('%Y-%m-%d')}.\n\n")
-        f.write(f"Machine and versions: {machine_description()}.\n\n")
+        f.write(f"{'Rows of --algos x --envs replaced' if produced else 'Produced'} by `{command}` on {time.strftime('%Y-%m-%d')}"
+                f" ({machine_description()}).\n\n")
+        f.write("A line above without a machine ran on an AMD EPYC with 2 cores and the versions of requirements.txt.\n\n")
         f.write("Each row runs 3 seeds through the script's CLI at the fast-tier budget of tests/regression.py and judges them ")
         f.write("against the recorded baseline with the same criterion as `pytest`. The unchanged script runs on fresh seeds ")
         f.write("(seeds the baseline was not recorded with) and must pass; every broken variant must be rejected. ")
