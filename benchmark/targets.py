@@ -6,8 +6,8 @@ mean of the last `--window` episodes reached `--threshold`, the best such mean w
 budget, and the mean at the end of the budget (with --hold, that one must reach the threshold
 too: the script learns and holds). Seeds run in parallel (`--workers`).
 
-    python benchmark/targets.py --script ppo_clip --env-id CartPole-v1 --budget 100000 \
-        --threshold 475 --seeds 1 2 3 --record -- --num-envs 4 --num-steps 128
+    python benchmark/targets.py --script a2c --env-id CartPole-v1 --budget 300000 \
+        --threshold 475 --seeds 1 2 3 4 5 --workers 2 --record --hold --tag defaults
 
 Arguments after `--` go to the script unchanged. With --record, the table is written to
 benchmark/results/targets/<script>__<env_id>[__<tag>].md with this command in its header.

@@ -165,7 +165,7 @@ def scripts_table():
             steps = wall = "not recorded"
         else:
             path, threshold, budget, firsts, walls, setting, hold = rec
-            steps = (f"{round(statistics.median(firsts) / 1000)}k to mean(last 20) ≥ {threshold}{', held to the end' if hold else ''} "
+            steps = (f"{round(statistics.median(firsts) / 1000)}k to mean(last 20) ≥ {threshold}{', at or above it at the end' if hold else ''} "
                      f"({len(firsts)} of {len(walls)} seeds; {setting}; [record]({path}))")
             wall = f"{min(walls)}-{max(walls)} s for {budget // 1000}k steps"
         rows.append([f"[`{s}.py`](algos/{s}.md)", ALGORITHMS[s], str(n), steps, wall])

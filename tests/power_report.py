@@ -1,7 +1,8 @@
 """Power report of the regression harness on real scripts: tests/baselines/POWER.md.
 
 For each script and environment, the harness judges, against the recorded fast-tier baseline:
-- the unchanged script on fresh seeds (4, 5, 6; the baseline has 1, 2, 3): must pass;
+- the unchanged script on fresh seeds (the three after the baseline's: 4-6, or 9-11 where BASELINE_SEEDS
+  records 8): must pass;
 - deliberately broken variants run through the same CLI: learning rate 1e-30 (none), the advantage's
   sign flipped (a patched copy of the script), learning rate divided by 10, discount 0.5:
   each must be rejected.
@@ -65,7 +66,8 @@ def variants(script, env_id, directory):
     lr = float(extra[extra.index("--learning-rate") + 1]) if "--learning-rate" in extra else load(script).Args.learning_rate
     return [
         (f"unchanged, fresh seeds {fresh[0]}-{fresh[-1]}", extra, None, fresh, True),
-        # the scripts refuse a learning rate of 0; 1e-30 moves no float32 weight
+        # the scripts refuse a learning rate of 0; 1e-30 moves no weight by a visible amount (trpo: its
+        # critic only, the policy step being set by the trust region)
         ("learning rate 1e-30 (none)", override(extra, "--learning-rate", 1e-30), None, None, False),
         ("advantage sign flipped", extra, flipped_copy(script, directory), None, False),
         (f"learning rate / 10 ({lr / 10:g})", override(extra, "--learning-rate", lr / 10), None, None, False),

@@ -90,7 +90,7 @@ def tier_verdict(algo, baseline, header, curve, machine):
 
 def degrade(curve, kind):
     """A degraded copy of a curve, on the same episode steps. With r0 the mean of its first 10
-    episodes: flat = r0 everywhere (learning rate 0); slower = the return recorded at half the
+    episodes: flat = r0 everywhere (no learning); slower = the return recorded at half the
     step (half the speed); collapse = r0 after 70% of the budget; backwards = r0 - (r - r0)
     (what a flipped advantage sign does: it learns to lose return)."""
     steps = np.array([s for s, _ in curve])
