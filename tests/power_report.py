@@ -68,7 +68,8 @@ def variants(script, env_id, directory):
         (f"unchanged, fresh seeds {fresh[0]}-{fresh[-1]}", extra, None, fresh, True),
         # the scripts refuse a learning rate of 0; 1e-30 moves no weight by a visible amount (trpo: its
         # critic only, the policy step being set by the trust region)
-        ("learning rate 1e-30 (none)", override(extra, "--learning-rate", 1e-30), None, None, False),
+        (f"learning rate 1e-30 ({'critic only' if script == 'trpo' else 'none'})", override(extra, "--learning-rate", 1e-30),
+         None, None, False),
         ("advantage sign flipped", extra, flipped_copy(script, directory), None, False),
         (f"learning rate / 10 ({lr / 10:g})", override(extra, "--learning-rate", lr / 10), None, None, False),
         ("discount 0.5", override(extra, "--gamma", 0.5), None, None, False),
