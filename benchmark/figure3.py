@@ -16,17 +16,18 @@ benchmark/configs.py (A2C_MUJOCO, A3C_MUJOCO, REINFORCE_MUJOCO). A run is the co
 recorded as benchmark/run.py does (one curve file per run, its header holding the command,
 machine, versions, wall time and SPS), into benchmark/results/figure3/mujoco_1m/. Before
 running into that default directory (not with --results DIR), a job whose command another
-study already ran to the letter adopts that curve (a byte-for-byte copy): the PPO objectives study's clip_0.2 and adaptive_kl_0.01 runs are
-ppo_clip's and ppo_kl's defaults, and the MuJoCo suite's runs on three tasks are the same
-commands for trpo (Hopper, Walker2d), a2c and a3c.
+study already ran to the letter adopts that curve (a byte-for-byte copy): the PPO objectives
+study's clip_0.2 and adaptive_kl_0.01 runs are ppo_clip's and ppo_kl's defaults, and the MuJoCo
+suite's runs on three tasks are the same commands for trpo (Hopper, Walker2d), a2c and a3c.
 
 The report (benchmark/results/figure3.md): per task, each script's mean +- std over seeds of
 the metric (mean return of the last 100 training episodes at 1M steps, as CleanRL and the PPO
 paper's table 1) beside the paper's figure-3 curve at 1M and the other published numbers of one
-setting for every task at 1M steps; the aggregate over the seven tasks: each run normalised per task (the random policy
-0, the best mean over seeds among the scripts with all 21 runs 1), then the interquartile mean (IQM) over all 21
-runs of each script with a 95% stratified bootstrap confidence interval (Agarwal et al. 2021);
-the seven-panel figure and the interval plot.
+setting for every task at 1M steps; the aggregate over the seven tasks: each run normalised per
+task (the random policy 0, the best mean over seeds among the scripts with all 21 runs 1), then
+the interquartile mean (IQM) over all 21 runs of each script with a 95% stratified bootstrap
+confidence interval (Agarwal et al. 2021), and their plain mean; the seven-panel figure and the
+interval plot.
 """
 
 import argparse
@@ -356,24 +357,17 @@ def markdown(curves, finals, random_scores, results=RESULTS):
 
 
 def versus(values, paper):
-    """A cell's mark against the paper's value: the mean over seeds, rounded as the cell shows it,
-    within 1 std over seeds of it, else above or below."""
+    """A cell's mark against the paper's value: the mean over seeds, rounded to an integer as the
+    cells with a paper value show it, within 1 std over seeds of it, else above or below."""
     gap = round(float(np.mean(values))) - paper
     return "within 1 std" if abs(gap) <= np.std(values) else ("above" if gap > 0 else "below")
 
 
-def ranking_summary(finals):
-    """One sentence: on how many tasks the order of the figure's algorithms is the paper's."""
-    lines = ranking(finals).splitlines()
-    same = [line.split(":")[0][2:] for line in lines if line.endswith("same order") or "same order (" in line]
-    return lines[-1].rstrip(".").replace("The same order", "The order of PPO-Clip, TRPO and A2C is the figure's") + (
-        f" ({', '.join(same)}; per task in benchmark/results/figure3.md)." if same else ".")
-
-
-def ranking(finals):
-    """Markdown lines: per task, the paper's order and ours of the scripts the figure shows that
-    have all three seeds there; a tie here is written `=` and is not the paper's order."""
-    lines, same, compared = [], 0, 0
+def orders(finals):
+    """[(env_id, same order as the paper's, markdown line)]: per task, the paper's order and ours of
+    the scripts the figure shows that have all three seeds there (a task where two of the figure's
+    values tie is left out); a tie here is written `=` and is not the paper's order."""
+    out = []
     for env_id in ENVS:
         algos = [a for a in FIGURE3 if env_id in FIGURE3[a][1] and len(finals.get((a, env_id), [])) == len(SEEDS)]
         paper = {a: FIGURE3[a][1][env_id] for a in algos}
@@ -382,11 +376,9 @@ def ranking(finals):
         mean = {a: float(np.mean(finals[(a, env_id)])) for a in algos}
         theirs = sorted(algos, key=lambda a: -paper[a])
         ours = sorted(algos, key=lambda a: -mean[a])
-        tie = len(set(mean.values())) < len(mean)
-        compared += 1
-        same += theirs == ours and not tie
+        same = theirs == ours and len(set(mean.values())) == len(mean)
         written = ours[0] + "".join((" = " if mean[b] == mean[a] else " > ") + b for a, b in zip(ours, ours[1:]))
-        if theirs == ours and not tie:
+        if same:
             verdict = "same order"
         else:
             swapped = [(a, b) for i, a in enumerate(theirs) for b in theirs[i + 1 :] if mean[b] >= mean[a]]
@@ -395,10 +387,27 @@ def ranking(finals):
                 f" and {np.std(finals[(a, env_id)]):.0f})" for a, b in swapped)  # fmt: skip
         tuned = [f"{a}.py" for a in algos if env_id in CHOSEN_ON.get(a, [])]
         verdict += f" ({' and '.join(tuned)}: setting chosen on this task)" if tuned else ""
-        lines.append(f"- {env_id}: paper {' > '.join(theirs)}; here {written}: {verdict}")
-    if not compared:
+        out.append((env_id, same, f"- {env_id}: paper {' > '.join(theirs)}; here {written}: {verdict}"))
+    return out
+
+
+def ranking(finals):
+    """Markdown: the lines of orders() and on how many tasks the order is the paper's."""
+    tasks = orders(finals)
+    if not tasks:
         return "No task has two of these scripts with all three seeds yet."
-    return "\n".join(lines) + f"\n\nThe same order on {same} of {compared} tasks compared."
+    same = sum(s for _, s, _ in tasks)
+    return "\n".join(line for _, _, line in tasks) + f"\n\nThe same order on {same} of {len(tasks)} tasks compared."
+
+
+def ranking_summary(finals):
+    """One sentence for the headline: on how many tasks the order is the paper's, and which."""
+    tasks = orders(finals)
+    if not tasks:
+        return ""
+    same = [env_id for env_id, s, _ in tasks if s]
+    return (f"The order of PPO-Clip, TRPO and A2C is the figure's on {len(same)} of {len(tasks)} tasks compared"
+            + (f" ({', '.join(same)}; per task in benchmark/results/figure3.md)." if same else "."))
 
 
 def collapses(curves, random_scores):

@@ -204,6 +204,16 @@ def test_the_aggregate_normalises_among_complete_scripts_and_resamples_within_ta
         f3.ALGOS = algos
     norm = [t / 6.0 for t in range(7)]
     assert agg["x"][1] == agg["x"][2] == pytest.approx(f3.iqm(np.repeat(norm, 3)))
+    # the IQM and the plain mean differ where a task drops out: y scores 0 on the first task and 1
+    # on the six others, so the middle 11 of its 21 runs are all 1 while the mean is 18/21
+    finals = {("x", e): [10.0] * 3 for e in f3.ENVS}
+    finals.update({("y", e): [0.0 if t == 0 else 10.0] * 3 for t, e in enumerate(f3.ENVS)})
+    try:
+        f3.ALGOS = ["x", "y"]
+        agg, _ = f3.aggregate(finals, {e: 0.0 for e in f3.ENVS})
+    finally:
+        f3.ALGOS = algos
+    assert agg["y"][0] == 1.0 and agg["y"][3] == pytest.approx(18 / 21)
 
 
 def test_the_report_counts_the_curves_adopted_from_each_study(tmp_path):
