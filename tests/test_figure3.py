@@ -171,6 +171,9 @@ def test_a_cell_is_marked_against_the_papers_value_by_its_rounded_mean_and_sprea
     assert f3.versus([1900.0, 2000.0, 2300.0], 2000) == "within 1 std"  # gap 67, std 170
     # 999.7 shows as 1000: at the read-off 1000, not below it, though the std is 0.5
     assert f3.versus([999.0, 1000.0, 1000.0], 1000) == "within 1 std"
+    # no spread: a mean that shows as the paper's value is within (a strict < would say below;
+    # comparing the unrounded 999.6 would too)
+    assert f3.versus([1000.0] * 3, 1000) == f3.versus([999.6] * 3, 1000) == "within 1 std"
     assert f3.versus([998.0, 998.0, 998.0], 1000) == "below"
 
 
